@@ -1,0 +1,128 @@
+"""Detection settings: how sensitive the judge is, globally, per service and per signal.
+
+Every field is in terms an SRE tunes: a false-positive budget, the smallest effect worth acting
+on, how much traffic and history a verdict needs. ``config.schema.SentinelConfig.effective``
+merges the three levels (global < service < signal) into one :class:`DetectionSettings`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from detector.core.types import SignalKind
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectionSettings(_Strict):
+    """The knobs of the canary-vs-baseline judge for one signal (all have defaults)."""
+
+    false_positive_budget: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description=(
+            "Probability that a healthy canary signal is flagged during one rollout. The "
+            "sequential test keeps its false-alarm rate under this bound however often it is "
+            "checked. Smaller means surer but slower verdicts."
+        ),
+    )
+    min_effect_pct: float = Field(
+        10.0,
+        ge=0,
+        description=(
+            "Smallest relative difference worth acting on, in percent of the baseline (latency "
+            "10 means the canary must be at least 10% slower). Differences below it never roll "
+            "back, however certain."
+        ),
+    )
+    min_effect_abs: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Smallest absolute difference worth acting on, in the signal's unit (for error_rate "
+            "a fraction: 0.005 is half a percentage point). Both this and min_effect_pct must be "
+            "exceeded."
+        ),
+    )
+    min_count: int = Field(
+        20,
+        ge=0,
+        description=(
+            "Requests a sample needs (its `count`) to carry full weight; samples with fewer "
+            "observations count proportionally less. Error tests need no minimum: they count errors."
+        ),
+    )
+    warmup_samples: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Paired canary/baseline samples a signal needs before any verdict. Until then the "
+            "signal is 'warming up' (never a failure)."
+        ),
+    )
+    failed_checks: int = Field(
+        2,
+        ge=1,
+        description=(
+            "Consecutive failed checks before a rollback (Flagger's threshold). A check is one "
+            "paired sample at which the sequential test rejects 'canary is no worse'."
+        ),
+    )
+    no_data_after_seconds: float = Field(
+        120.0,
+        gt=0,
+        description=(
+            "Event-time seconds without canary samples (while the baseline keeps reporting) "
+            "before the signal is 'no data'. No data alerts; it never rolls back."
+        ),
+    )
+    anomaly_z: float = Field(
+        6.0,
+        gt=0,
+        description=(
+            "Robust z-score above which a sample is anomalous for its own signal's learned "
+            "normal. Anomalies on both sides (a shared incident) alert; they do not roll back."
+        ),
+    )
+    action: Literal["rollback", "alert", "none"] = Field(
+        "rollback",
+        description="What a confirmed regression of this signal leads to.",
+    )
+    rollout_duration_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description=(
+            "How long a canary is usually watched. The false-positive budget is spread over "
+            "this many checks; a longer rollout keeps the same bound with a slightly higher bar."
+        ),
+    )
+
+
+class DetectionOverride(_Strict):
+    """Any subset of :class:`DetectionSettings`; unset fields inherit from the level above."""
+
+    false_positive_budget: float | None = Field(None, gt=0, lt=0.5, description="See detection.")
+    min_effect_pct: float | None = Field(None, ge=0, description="See detection.")
+    min_effect_abs: float | None = Field(None, ge=0, description="See detection.")
+    min_count: int | None = Field(None, ge=0, description="See detection.")
+    warmup_samples: int | None = Field(None, ge=1, description="See detection.")
+    failed_checks: int | None = Field(None, ge=1, description="See detection.")
+    no_data_after_seconds: float | None = Field(None, gt=0, description="See detection.")
+    anomaly_z: float | None = Field(None, gt=0, description="See detection.")
+    action: Literal["rollback", "alert", "none"] | None = Field(None, description="See detection.")
+    rollout_duration_seconds: float | None = Field(None, gt=0, description="See detection.")
+    kind: SignalKind | None = Field(
+        None,
+        description="The signal's kind when records do not carry one (which direction is bad).",
+    )
+
+    def apply(self, base: DetectionSettings) -> DetectionSettings:
+        updates = {
+            k: v for k, v in self.model_dump(exclude_none=True).items() if k != "kind"
+        }
+        return base.model_copy(update=updates) if updates else base

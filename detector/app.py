@@ -1,0 +1,148 @@
+"""The faust app: one agent over the metrics and logs topics, a table of service state backed by
+a changelog topic, and the decision and dead-letter topics.
+
+Who calls this: ``canary-sentinel run`` (:func:`run_worker`) and the integration tests. The agent
+stays thin: every message goes to :class:`detector.service.Worker`. Settings follow the
+production advice for faust-streaming 0.15: ``concurrency=1`` (higher lets the consumer commit
+past an in-flight message), at-least-once with idempotent effects, manual acks tied to
+checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from aiohttp.web import Response
+
+from config.schema import SentinelConfig
+from detector.actions import ActionRunner
+from detector.metrics import ServiceMetrics
+from detector.service import Worker
+from detector.wiring import Actions, build_actions
+
+log = logging.getLogger("canary_sentinel.app")
+
+
+class TableStore:
+    """Checkpoints in a faust table: the local store plus a changelog record sent to the
+    partition of the service's source records (faust's ``table[key] = v`` only works inside
+    the agent's iteration, and picks the partition of the current event)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.table.data.get(key)
+        return value
+
+    def put(self, key: bytes, value: bytes, partition: int) -> None:
+        self.table.data[key] = value
+        self.table.send_changelog(partition, key, value)
+
+
+@dataclass
+class Service:
+    app: faust.App
+    worker: Worker
+    runner: ActionRunner
+    actions: Actions
+    metrics: ServiceMetrics
+
+
+def create_app(config: SentinelConfig, actions: Actions | None = None) -> Service:
+    k = config.kafka
+    app = faust.App(
+        k.app_id,
+        broker=k.broker,
+        store=k.store,
+        topic_partitions=k.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        # records wait unacked for the checkpoint that covers them; faust must not wait for them
+        stream_wait_empty=False,
+        web_enabled=True,
+        web_port=k.web_port,
+        web_bind="0.0.0.0",
+        web_in_thread=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    source = app.topic(k.metrics_topic, k.logs_topic, partitions=k.partitions)
+    decisions = app.topic(k.decisions_topic, partitions=1)
+    deadletter = app.topic(k.deadletter_topic, partitions=1)
+    table = app.Table(
+        "service-state", partitions=k.partitions, key_type=bytes, value_type=bytes
+    )
+    store = TableStore(table)
+    metrics = ServiceMetrics()
+    acts = actions or build_actions(config)
+    runner = ActionRunner(acts)
+
+    async def send_decision(key: bytes, value: bytes) -> None:
+        fut = await decisions.send(key=key, value=value)
+        await fut  # a decision is durable before anything acts on it
+
+    async def send_deadletter(key: bytes, value: bytes) -> None:
+        await deadletter.send(key=key, value=value)
+
+    worker = Worker(config, store, send_decision, send_deadletter, runner.submit, metrics)
+
+    @app.agent(source, concurrency=1)
+    async def judge(stream: Any) -> None:
+        async for event in stream.noack().events():
+            msg = event.message
+            try:
+                await worker.on_message(event.value, msg.topic, msg.partition, msg.offset, event)
+            except Exception:  # one poisoned message must not stop the stream
+                log.exception("failed on %s/%s/%s", msg.topic, msg.partition, msg.offset)
+                event.ack()
+
+    @app.timer(interval=k.checkpoint_every_seconds)
+    async def checkpoint_quiet_partitions() -> None:
+        worker.checkpoint_idle()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        worker.forget({tp.partition for tp in revoked})
+
+    @app.task
+    async def start_actions() -> None:
+        await acts.start()
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        metrics.late.set(worker.engine.stats.late)
+        metrics.services.set(len(worker.engine.services))
+        return Response(body=metrics.render(), content_type="text/plain")
+
+    @app.page("/health")
+    async def health_page(web: Any, request: Any) -> Any:
+        body = {"status": "ok", "actions": acts.health(), "skipped_on_restore": worker.skipped}
+        return web.json(body)
+
+    return Service(app, worker, runner, acts, metrics)
+
+
+def run_worker(config: SentinelConfig, loglevel: str = "WARNING") -> None:
+    """Run the service until SIGTERM/SIGINT (faust's worker handles the signals)."""
+    svc = create_app(config)
+    worker = faust.Worker(svc.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+    async def _drain() -> None:
+        await svc.runner.drain()
+        await svc.actions.stop()
+
+    @svc.app.on_before_shutdown.connect
+    async def _on_stop(app: faust.App, **_: Any) -> None:
+        try:
+            await asyncio.wait_for(_drain(), timeout=30)
+        except TimeoutError:
+            log.error("actions still running at shutdown; the ledger makes a restart safe")
+
+    worker.execute_from_commandline()

@@ -1,0 +1,159 @@
+"""The state of one signal of one service: its per-role models, the pairing of canary and
+baseline samples, and the sequential comparison.
+
+Who calls this: :class:`detector.core.engine.Engine`, once per sample. What it promises: each
+canary sample is paired with the baseline sample nearest in event time (within half a sample
+interval), whatever order they arrive in; every pair produces exactly one :class:`Check`; and
+the state pickles exactly (the engine's checkpoints are pickles of it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from config.detection import DetectionSettings
+from detector.core.types import Role, SignalKind
+from models.anomaly import EWZScoreModel
+from models.compare import CountRatioTest, MeanShiftTest, TestResult, alarm_threshold
+
+_COUNTED = (SignalKind.ERROR_RATE,)
+_LOG_SCALE = (SignalKind.LATENCY, SignalKind.THROUGHPUT, SignalKind.SATURATION)
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The outcome of one paired sample: ``warming_up``, ``pass`` or ``fail``, and whether
+    both sides were anomalous for their own history at the same time (a shared incident)."""
+
+    status: str
+    result: TestResult
+    shared_anomaly: bool
+    ts: float
+
+
+def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
+    if kind in _COUNTED:
+        return CountRatioTest(1.0 + s.min_effect_pct / 100.0, s.min_effect_abs, threshold)
+    return MeanShiftTest(
+        math.log1p(s.min_effect_pct / 100.0),
+        threshold,
+        higher_is_worse=kind is not SignalKind.THROUGHPUT,
+        learn_reference=kind is SignalKind.THROUGHPUT,
+    )
+
+
+class SignalState:
+    """Everything the engine keeps about one (service, signal)."""
+
+    __slots__ = (
+        "anomalous",
+        "baseline_model",
+        "canary_model",
+        "fails",
+        "kind",
+        "last_seen",
+        "levels",
+        "name",
+        "pairs",
+        "pending",
+        "settings",
+        "test",
+    )
+
+    def __init__(
+        self, name: str, kind: SignalKind, settings: DetectionSettings, horizon: int
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.settings = settings
+        threshold = alarm_threshold(settings.false_positive_budget, horizon)
+        self.test: MeanShiftTest | CountRatioTest = _new_test(kind, settings, threshold)
+        self.canary_model = EWZScoreModel(protect_z=settings.anomaly_z)
+        self.baseline_model = EWZScoreModel(protect_z=settings.anomaly_z)
+        # unpaired samples per role: (ts, value, count, anomalous)
+        self.pending: tuple[list[tuple[float, float, float, bool]], ...] = ([], [])
+        self.pairs = 0
+        self.fails = 0
+        self.last_seen = [-math.inf, -math.inf]
+        self.anomalous = [False, False]
+        # recent canary and baseline levels of paired samples, in the signal's unit (evidence)
+        self.levels = [0.0, 0.0]
+
+    def reset_canary(self) -> None:
+        """A new canary revision: forget everything about the old canary and the comparison."""
+        threshold = self.test.threshold
+        self.test = _new_test(self.kind, self.settings, threshold)
+        self.canary_model = EWZScoreModel(protect_z=self.settings.anomaly_z)
+        self.pending[0].clear()
+        self.pairs = 0
+        self.fails = 0
+        self.last_seen[0] = -math.inf
+        self.anomalous[0] = False
+
+    def add(
+        self, ts: float, role: Role, value: float, count: int | None, interval: float
+    ) -> Check | None:
+        idx = 0 if role is Role.CANARY else 1
+        if ts > self.last_seen[idx]:
+            self.last_seen[idx] = ts
+        x = math.log(value if value > _EPS else _EPS) if self.kind in _LOG_SCALE else value
+        model = self.canary_model if idx == 0 else self.baseline_model
+        z = model.score_one(x)
+        model.learn_one(x)
+        anomalous = z > self.settings.anomaly_z
+        self.anomalous[idx] = anomalous
+        cnt = float(count) if count is not None else -1.0
+        other = self.pending[1 - idx]
+        best = -1
+        best_gap = interval / 2.0
+        for i, item in enumerate(other):
+            gap = abs(item[0] - ts)
+            if gap < best_gap:
+                best, best_gap = i, gap
+        if best < 0:
+            self.pending[idx].append((ts, value, cnt, anomalous))
+            return None
+        o_ts, o_val, o_cnt, o_anom = other.pop(best)
+        if idx == 0:
+            return self._pair(max(ts, o_ts), value, cnt, o_val, o_cnt, anomalous and o_anom)
+        return self._pair(max(ts, o_ts), o_val, o_cnt, value, cnt, anomalous and o_anom)
+
+    def evict(self, before: float) -> None:
+        """Drop unpaired samples older than ``before``: their partner is not coming."""
+        for lst in self.pending:
+            if lst and lst[0][0] < before:
+                lst[:] = [item for item in lst if item[0] >= before]
+
+    def _pair(
+        self, ts: float, c_val: float, c_cnt: float, b_val: float, b_cnt: float, shared: bool
+    ) -> Check:
+        s = self.settings
+        test = self.test
+        a = 1.0 if self.pairs == 0 else 0.3
+        lv = self.levels
+        lv[0] += (c_val - lv[0]) * a
+        lv[1] += (b_val - lv[1]) * a
+        if isinstance(test, CountRatioTest):
+            if c_cnt >= 0 and b_cnt >= 0:
+                result = test.update(c_val * c_cnt, c_cnt, b_val * b_cnt, b_cnt)
+            else:  # no counts: treat each sample as min_count requests
+                n = float(max(s.min_count, 1))
+                result = test.update(c_val * n, n, b_val * n, n)
+        else:
+            weight = 1.0
+            if s.min_count > 0 and 0 <= c_cnt < s.min_count:
+                weight = max(c_cnt, 1.0) / s.min_count
+            x = math.log(max(c_val, _EPS)) - math.log(max(b_val, _EPS))
+            result = test.update(x, weight)
+        self.pairs += 1
+        if self.pairs <= s.warmup_samples:
+            self.fails = 0
+            return Check("warming_up", result, shared, ts)
+        if result.failed:
+            self.fails += 1
+            return Check("fail", result, shared, ts)
+        self.fails = 0
+        return Check("pass", result, shared, ts)

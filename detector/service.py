@@ -1,0 +1,221 @@
+"""The live service's per-message work: restore, skip, decide, emit, checkpoint.
+
+Who calls this: the faust agent in :mod:`detector.app`, once per Kafka message, with the message's
+topic, partition and offset. What it promises:
+
+- the same engine as ``replay`` sees the same records in the same order per service;
+- state is checkpointed to the table per partition every ``checkpoint_every_samples`` messages or
+  ``checkpoint_every_seconds``, and at once after a decision; a message is acked (so its offset
+  may be committed) only after a checkpoint that covers it. After a crash the consumer resumes at
+  or before the checkpoint, and messages at or before a service's checkpointed offset are skipped:
+  nothing is skipped twice, nothing counted twice;
+- a record that cannot be decoded goes to the dead-letter topic with its reason, the original
+  bytes (text, or base64 when not UTF-8) and where it came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import pickle
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from config.schema import SentinelConfig
+from detector.core.engine import ServiceState
+from detector.core.types import Decision
+from detector.metrics import ServiceMetrics
+from detector.pipeline import Pipeline
+from detector.sources.base import DecodeError
+
+log = logging.getLogger("canary_sentinel.service")
+
+Send = Callable[[bytes, bytes], Awaitable[None]]
+
+
+class StateStore(Protocol):
+    """Where checkpoints live: a faust table (changelog-backed) in the service, a dict in tests.
+    ``put`` names the partition, so a checkpoint may be written outside the agent's iteration
+    and still land on the changelog partition of the service's records."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes, partition: int) -> None: ...
+
+
+class DictStore:
+    """In-memory :class:`StateStore` for tests."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.partitions: dict[bytes, int] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def put(self, key: bytes, value: bytes, partition: int) -> None:
+        self.data[key] = value
+        self.partitions[key] = partition
+
+
+@dataclass(slots=True)
+class _Partition:
+    dirty: set[str] = field(default_factory=set)
+    pending: list[Any] = field(default_factory=list)  # faust events awaiting their checkpoint
+    since: int = 0
+    last: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Per-worker state around the pipeline. ``store`` maps service name (bytes) to a pickled
+    :class:`ServiceState`; ``send_decision`` and ``send_deadletter`` write to Kafka;
+    ``on_decision`` hands a decision to the rollback dispatcher and alert router."""
+
+    def __init__(
+        self,
+        config: SentinelConfig,
+        store: StateStore,
+        send_decision: Send,
+        send_deadletter: Send,
+        on_decision: Callable[[Decision], None],
+        metrics: ServiceMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.pipeline = Pipeline(config)
+        self.engine = self.pipeline.engine
+        self.store = store
+        self.send_decision = send_decision
+        self.send_deadletter = send_deadletter
+        self.on_decision = on_decision
+        self.metrics = metrics
+        self.clock = clock
+        self.partitions: dict[int, _Partition] = {}
+        self.where: dict[str, int] = {}  # service -> partition it arrives on
+        self.skipped = 0
+
+    def _state_for(self, service: str, namespace: str) -> ServiceState:
+        st = self.engine.services.get(service)
+        if st is None:
+            blob = self.store.get(service.encode())
+            if blob is not None:
+                restored: ServiceState = pickle.loads(blob)
+                self.engine.restore(restored)
+                return restored
+            st = self.engine.state(service, namespace)
+        return st
+
+    async def on_message(
+        self, raw: bytes | None, topic: str, partition: int, offset: int, event: Any
+    ) -> list[Decision]:
+        part = self.partitions.get(partition)
+        if part is None:
+            part = self.partitions[partition] = _Partition()
+        part.pending.append(event)
+        part.since += 1
+        logs = topic == self.config.kafka.logs_topic
+        decisions: list[Decision] = []
+        try:
+            records = self.pipeline.decode(raw or b"", logs=logs)
+        except DecodeError as err:
+            self.pipeline.note_bad(err)
+            self.metrics.bad_records.labels(err.kind).inc()
+            await self._deadletter(raw or b"", err, topic, partition, offset)
+            records = []
+        for rec in records:
+            st = self._state_for(rec.service, rec.namespace)
+            if offset <= st.offsets.get(topic, -1):
+                self.skipped += 1
+                continue
+            decisions += self.engine.process(rec)
+            st.offsets[topic] = offset
+            part.dirty.add(rec.service)
+            self.where[rec.service] = partition
+            self.metrics.records.labels("logs" if logs else "metrics").inc()
+        for d in decisions:
+            await self._emit(d)
+        k = self.config.kafka
+        if (
+            decisions
+            or part.since >= k.checkpoint_every_samples
+            or time.monotonic() - part.last >= k.checkpoint_every_seconds
+        ):
+            self.checkpoint(partition)
+        return decisions
+
+    def checkpoint(self, partition: int) -> None:
+        """Write the dirty services of ``partition`` to the store, then ack what they cover."""
+        part = self.partitions.get(partition)
+        if part is None:
+            return
+        for service in part.dirty:
+            blob = pickle.dumps(self.engine.services[service], protocol=pickle.HIGHEST_PROTOCOL)
+            self.store.put(service.encode(), blob, partition)
+        self.metrics.checkpoints.inc()
+        part.dirty.clear()
+        pending, part.pending = part.pending, []
+        for event in pending:
+            event.ack()
+        part.since = 0
+        part.last = time.monotonic()
+
+    def checkpoint_idle(self) -> None:
+        """Checkpoint partitions whose last checkpoint is older than the interval (a quiet
+        partition would otherwise hold its last records unacked)."""
+        limit = self.config.kafka.checkpoint_every_seconds
+        now = time.monotonic()
+        for p, part in list(self.partitions.items()):
+            if part.pending and now - part.last >= limit:
+                self.checkpoint(p)
+
+    def forget(self, partitions: set[int]) -> None:
+        """Partitions were taken away: another worker continues from their checkpoints."""
+        for p in partitions:
+            self.partitions.pop(p, None)
+        for s in [s for s, p in self.where.items() if p in partitions]:
+            del self.where[s]
+            self.engine.services.pop(s, None)
+
+    async def _emit(self, d: Decision) -> None:
+        stamped = Decision(
+            ts=d.ts,
+            service=d.service,
+            namespace=d.namespace,
+            revision=d.revision,
+            verdict=d.verdict,
+            severity=d.severity,
+            action=d.action,
+            reason=d.reason,
+            signals=d.signals,
+            decided_at=self.clock(),
+        )
+        await self.send_decision(
+            stamped.rollout_key.encode(), orjson.dumps({"record": "decision", **stamped.to_record()})
+        )
+        self.metrics.decisions.labels(d.verdict.value, d.action.value).inc()
+        log.warning("DECISION %s", stamped.reason)
+        self.on_decision(stamped)
+
+    async def _deadletter(
+        self, raw: bytes, err: DecodeError, topic: str, partition: int, offset: int
+    ) -> None:
+        try:
+            text: str | None = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        body: dict[str, Any] = {
+            "reason": err.reason,
+            "kind": err.kind,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+        }
+        if text is not None:
+            body["record"] = text
+        else:
+            body["record_base64"] = base64.b64encode(raw).decode()
+        await self.send_deadletter(f"{topic}/{partition}/{offset}".encode(), orjson.dumps(body))

@@ -1,0 +1,159 @@
+"""The native JSON format of DESIGN.md: one metric sample or one log record per message.
+
+Every rule of the format is checked here; the first broken rule is the :class:`DecodeError`.
+A message with ``signal``/``value`` is a metric sample; one with ``level``/``message`` (and no
+``signal``) is a log record, so a replay file may mix both.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from detector.core.types import LogRecord, Role, Sample, SignalKind
+from detector.sources.base import DecodeError
+
+_ROLES = {
+    "canary": Role.CANARY,
+    "baseline": Role.BASELINE,
+    "stable": Role.BASELINE,
+    "primary": Role.BASELINE,
+}
+_KINDS = {k.value: k for k in SignalKind}
+
+
+def parse_ts(v: Any) -> float:
+    """Epoch seconds (a finite number) or an RFC 3339 string, as epoch seconds.
+
+    >>> parse_ts("2026-11-27T10:15:00Z")
+    1795774500.0
+    """
+    if isinstance(v, bool):
+        raise DecodeError("bad_timestamp", "`ts` must be epoch seconds or RFC 3339, not a boolean")
+    if isinstance(v, int | float):
+        f = float(v)
+        if not math.isfinite(f) or f < 0:
+            raise DecodeError("bad_timestamp", f"`ts` must be finite epoch seconds >= 0, got {v}")
+        return f
+    if isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            raise DecodeError("bad_timestamp", f"`ts` {v[:40]!r} is not RFC 3339") from None
+        if dt.tzinfo is None:
+            raise DecodeError("bad_timestamp", f"`ts` {v[:40]!r} has no time zone offset")
+        return dt.timestamp()
+    raise DecodeError("bad_timestamp", "`ts` must be epoch seconds or an RFC 3339 string")
+
+
+def _str(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
+    v = obj.get(key)
+    if v is None:
+        if required:
+            raise DecodeError("missing_field", f"required field `{key}` is missing")
+        return None
+    if not isinstance(v, str) or not v:
+        raise DecodeError("wrong_type", f"`{key}` must be a non-empty string")
+    return v
+
+
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    v = obj.get("labels")
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(x, str) for x in v.values()):
+        raise DecodeError("wrong_type", "`labels` must be an object of string to string")
+    return v
+
+
+def _role(obj: dict[str, Any]) -> Role:
+    v = obj.get("role")
+    if v is None:
+        raise DecodeError("missing_field", "required field `role` is missing")
+    role = _ROLES.get(v) if isinstance(v, str) else None
+    if role is None:
+        raise DecodeError(
+            "bad_role", f"`role` must be canary or baseline (stable, primary), got {str(v)[:40]!r}"
+        )
+    return role
+
+
+def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    if len(raw) > max_bytes:
+        raise DecodeError("oversized", f"record is {len(raw)} bytes; the limit is {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("not_json", f"not valid JSON ({str(exc)[:80]})") from None
+    if not isinstance(obj, dict):
+        raise DecodeError("not_object", "a record must be a JSON object")
+    return obj
+
+
+def sample_from(obj: dict[str, Any], default_namespace: str) -> Sample:
+    if "ts" not in obj:
+        raise DecodeError("missing_field", "required field `ts` is missing")
+    ts = parse_ts(obj["ts"])
+    service = _str(obj, "service")
+    namespace = _str(obj, "namespace", required=False) or default_namespace
+    role = _role(obj)
+    signal = _str(obj, "signal")
+    if "value" not in obj:
+        raise DecodeError("missing_field", "required field `value` is missing")
+    value = obj["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DecodeError("wrong_type", "`value` must be a number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise DecodeError("non_finite", "`value` must be finite")
+    kind = None
+    if (k := obj.get("kind")) is not None:
+        kind = _KINDS.get(k) if isinstance(k, str) else None
+        if kind is None:
+            raise DecodeError("wrong_type", f"`kind` must be one of {', '.join(_KINDS)}")
+    count = obj.get("count")
+    if count is not None:
+        if isinstance(count, bool) or not isinstance(count, int | float):
+            raise DecodeError("wrong_type", "`count` must be an integer")
+        if isinstance(count, float):
+            if not count.is_integer():
+                raise DecodeError("wrong_type", "`count` must be an integer")
+            count = int(count)
+        if count < 0:
+            raise DecodeError("negative_count", "`count` must be >= 0")
+    return Sample(ts, service, namespace, role, signal, value, kind, count, _labels(obj))  # type: ignore[arg-type]
+
+
+def log_from(obj: dict[str, Any], default_namespace: str) -> LogRecord:
+    if "ts" not in obj:
+        raise DecodeError("missing_field", "required field `ts` is missing")
+    ts = parse_ts(obj["ts"])
+    service = _str(obj, "service")
+    namespace = _str(obj, "namespace", required=False) or default_namespace
+    role = _role(obj)
+    level = _str(obj, "level")
+    message = obj.get("message")
+    if not isinstance(message, str):
+        raise DecodeError(
+            "missing_field" if message is None else "wrong_type", "`message` must be a string"
+        )
+    return LogRecord(ts, service, namespace, role, level, message, _labels(obj))  # type: ignore[arg-type]
+
+
+class NativeFormat:
+    """``type: native``."""
+
+    type_name = "native"
+
+    def __init__(self, default_namespace: str = "default", max_bytes: int = 65536) -> None:
+        self.default_namespace = default_namespace
+        self.max_bytes = max_bytes
+
+    def decode(self, raw: bytes) -> list[Sample | LogRecord]:
+        obj = load_object(raw, self.max_bytes)
+        if "signal" not in obj and ("message" in obj or "level" in obj):
+            return [log_from(obj, self.default_namespace)]
+        return [sample_from(obj, self.default_namespace)]

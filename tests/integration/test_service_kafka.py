@@ -1,0 +1,165 @@
+"""The live service against a real Kafka broker: decisions, dead letters, replay equivalence,
+and restart from the changelog."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from detector.demo import HEALTHY, REGRESSING, DemoPlan, demo_lines
+from detector.localbroker import LocalBroker
+from detector.replay import replay_records
+from tests.integration.harness import (
+    ServiceProcess,
+    consumer_lag,
+    keyed,
+    produce,
+    read_all,
+    service_config,
+    setup_topics,
+)
+
+pytestmark = pytest.mark.integration
+
+PLAN = DemoPlan(history_minutes=15, canary_minutes=8, regress_at_minute=3)
+
+
+def malformed(n: int) -> list[tuple[bytes | None, bytes]]:
+    """``n`` records that break every rule of the native format, keyed like good ones."""
+    good = {"ts": 1795760000.0, "service": REGRESSING, "role": "canary", "signal": "error_rate",
+            "value": 0.1, "count": 10}
+    bad: list[bytes] = [
+        b"not json at all",
+        b"\xff\xfe\x00binary",
+        b"[1, 2, 3]",
+        orjson.dumps({k: v for k, v in good.items() if k != "service"}),
+        orjson.dumps({k: v for k, v in good.items() if k != "ts"}),
+        orjson.dumps({**good, "value": "high"}),
+        orjson.dumps({**good, "role": "shadow"}),
+        orjson.dumps({**good, "count": -5}),
+        orjson.dumps({**good, "ts": "yesterday"}),
+        b'{"ts": 1795760000, "service": "payments", "role": "canary", "signal": "x", "value": NaN}',
+        orjson.dumps({**good, "labels": {"pad": "x" * 70000}}),
+        orjson.dumps({**good, "value": 1e400 if False else None}),
+    ]
+    keys = [REGRESSING.encode(), HEALTHY.encode()]
+    return [(keys[i % 2], bad[i % len(bad)]) for i in range(n)]
+
+
+def interleave(
+    good: list[tuple[bytes | None, bytes]], bad: list[tuple[bytes | None, bytes]]
+) -> list[tuple[bytes | None, bytes]]:
+    out: list[tuple[bytes | None, bytes]] = []
+    step = max(len(good) // max(len(bad), 1), 1)
+    bi = 0
+    for i, rec in enumerate(good):
+        out.append(rec)
+        if i % step == 0 and bi < len(bad):
+            out.append(bad[bi])
+            bi += 1
+    out += bad[bi:]
+    return out
+
+
+def _decisions(recs: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    return sorted(
+        (r["service"], r["ts"], r["verdict"], r["action"], r["reason"])
+        for r in recs
+        if r.get("record") == "decision"
+    )
+
+
+def _replayed(lines: list[bytes]) -> list[tuple[object, ...]]:
+    from config.schema import SentinelConfig
+
+    cfg = SentinelConfig(namespace="shop")
+    return sorted(
+        (d.service, d.ts, d.verdict.value, d.action.value, d.reason)
+        for d in replay_records(lines, cfg)
+    )
+
+
+def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    cfg, path = service_config(kafka_broker, tmp_path)
+    setup_topics(kafka_broker, cfg)
+    lines = list(demo_lines(PLAN))
+    bad = malformed(1000)
+    svc = ServiceProcess(cfg, path, tmp_path / "service")
+    svc.start()
+    try:
+        sent = asyncio.run(
+            produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, interleave(keyed(lines), bad))
+        )
+        assert sent == len(lines) + 1000
+        svc.wait_for(
+            "every record to be processed and committed",
+            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
+            == 0,
+        )
+        assert svc.counted("canary_sentinel_bad_records_total") == 1000
+        assert svc.counted("canary_sentinel_records_total") == len(lines)
+    finally:
+        svc.stop()
+
+    decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
+    rollbacks = [d for d in decisions if d.get("action") == "rollback"]
+    assert [(d["service"], d["namespace"], d["revision"]) for d in rollbacks] == [
+        (REGRESSING, "shop", "2")
+    ]
+    assert rollbacks[0]["ts"] >= PLAN.onset
+    assert rollbacks[0]["decided_at"] > 0
+    assert not [d for d in decisions if d["service"] == HEALTHY and d["action"] != "none"]
+    # the live service decides exactly what replay decides on the clean stream
+    assert _decisions(decisions) == _replayed(lines)
+
+    dead = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.deadletter_topic))
+    assert len(dead) == 1000
+    assert all(d["reason"] and d["kind"] for d in dead)
+    assert all(("record" in d) != ("record_base64" in d) for d in dead)
+    kinds = {d["kind"] for d in dead}
+    assert {"not_json", "not_object", "missing_field", "wrong_type", "bad_role",
+            "negative_count", "bad_timestamp", "oversized"} <= kinds
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_restart_restores_state_from_the_changelog(
+    kafka_broker: LocalBroker, tmp_path: Path, how: int
+) -> None:
+    cfg, path = service_config(kafka_broker, tmp_path)
+    setup_topics(kafka_broker, cfg)
+    lines = list(demo_lines(PLAN))
+    # stop in the middle of the canary, before the regression: the rollback decision then
+    # depends on model state learned before the restart
+    cut_ts = PLAN.canary_start + 90.0
+    first = [ln for ln in lines if orjson.loads(ln)["ts"] < cut_ts]
+    rest = lines[len(first):]
+    svc = ServiceProcess(cfg, path, tmp_path / "service")
+    svc.start()
+    try:
+        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(first)))
+        svc.wait_for(
+            "the first half to be checkpointed",
+            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
+            == 0,
+        )
+        svc.stop(how)
+        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(rest)))
+        svc.start()
+        svc.wait_for(
+            "the second half to be processed",
+            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
+            == 0,
+        )
+        # state came from the changelog: the restarted worker folded in only the second half
+        assert svc.counted("canary_sentinel_records_total") == len(rest)
+    finally:
+        svc.stop()
+    decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
+    assert _decisions(decisions) == _replayed(lines)
+    assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
