@@ -54,7 +54,8 @@ class DetectionSettings(_Strict):
         ge=0,
         description=(
             "Requests a sample needs (its `count`) to carry full weight; samples with fewer "
-            "observations count proportionally less. Error tests need no minimum: they count errors."
+            "observations count proportionally less. Error tests need no minimum: they count "
+            "errors."
         ),
     )
     warmup_samples: int = Field(
@@ -122,7 +123,5 @@ class DetectionOverride(_Strict):
     )
 
     def apply(self, base: DetectionSettings) -> DetectionSettings:
-        updates = {
-            k: v for k, v in self.model_dump(exclude_none=True).items() if k != "kind"
-        }
+        updates = {k: v for k, v in self.model_dump(exclude_none=True).items() if k != "kind"}
         return base.model_copy(update=updates) if updates else base

@@ -34,6 +34,13 @@ DEFAULT_SIGNAL_KINDS: dict[str, SignalKind] = {
 }
 
 
+# Built-in per-signal defaults, applied under the user's own overrides: a never-seen log line is
+# worth a look, not a rollback.
+DEFAULT_SIGNAL_OVERRIDES: dict[str, DetectionOverride] = {
+    "log_new_template_rate": DetectionOverride(action="alert"),
+}
+
+
 class KafkaSettings(_Strict):
     """Where the service reads and writes."""
 
@@ -139,9 +146,7 @@ class SentinelConfig(_Strict):
     rollback: RollbackSettings = Field(
         default_factory=RollbackSettings, description="Rollback targets and guardrails."
     )
-    alerting: AlertingSettings = Field(
-        default_factory=AlertingSettings, description="Alert sinks."
-    )
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings, description="Alert sinks.")
 
     @model_validator(mode="after")
     def _names(self) -> SentinelConfig:
@@ -153,6 +158,8 @@ class SentinelConfig(_Strict):
     def effective(self, service: str, signal: str) -> DetectionSettings:
         """The detection settings that apply to one signal of one service."""
         eff = self.detection
+        if (builtin := DEFAULT_SIGNAL_OVERRIDES.get(signal)) is not None:
+            eff = builtin.apply(eff)
         svc = self.services.get(service)
         glob_sig = self.signals.get(signal)
         if glob_sig is not None:

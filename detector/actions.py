@@ -40,7 +40,7 @@ class ActionRunner:
         if prev is not None:
             await asyncio.gather(prev, return_exceptions=True)
         try:
-            await self._handle(decision)  # type: ignore[operator]
+            await self._handle(decision)
             self.handled += 1
         except Exception:
             self.failures += 1

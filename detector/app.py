@@ -76,9 +76,7 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
     source = app.topic(k.metrics_topic, k.logs_topic, partitions=k.partitions)
     decisions = app.topic(k.decisions_topic, partitions=1)
     deadletter = app.topic(k.deadletter_topic, partitions=1)
-    table = app.Table(
-        "service-state", partitions=k.partitions, key_type=bytes, value_type=bytes
-    )
+    table = app.Table("service-state", partitions=k.partitions, key_type=bytes, value_type=bytes)
     store = TableStore(table)
     metrics = ServiceMetrics()
     acts = actions or build_actions(config)
@@ -103,17 +101,18 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
                 log.exception("failed on %s/%s/%s", msg.topic, msg.partition, msg.offset)
                 event.ack()
 
-    @app.timer(interval=k.checkpoint_every_seconds)
     async def checkpoint_quiet_partitions() -> None:
         worker.checkpoint_idle()
 
-    @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
         worker.forget({tp.partition for tp in revoked})
 
-    @app.task
     async def start_actions() -> None:
         await acts.start()
+
+    app.timer(interval=k.checkpoint_every_seconds)(checkpoint_quiet_partitions)
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.task(start_actions)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -138,11 +137,12 @@ def run_worker(config: SentinelConfig, loglevel: str = "WARNING") -> None:
         await svc.runner.drain()
         await svc.actions.stop()
 
-    @svc.app.on_before_shutdown.connect
     async def _on_stop(app: faust.App, **_: Any) -> None:
         try:
             await asyncio.wait_for(_drain(), timeout=30)
         except TimeoutError:
             log.error("actions still running at shutdown; the ledger makes a restart safe")
+
+    svc.app.on_before_shutdown.connect(_on_stop)  # type: ignore[arg-type]
 
     worker.execute_from_commandline()

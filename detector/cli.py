@@ -23,7 +23,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = _config(args.config)
     from detector.app import run_worker
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     sys.argv = [sys.argv[0], "worker"]  # faust's worker parses argv
     run_worker(cfg, loglevel=args.log_level)
     return 0
@@ -97,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("input", metavar="INPUT.jsonl")
     rep.add_argument("--config", metavar="FILE", help="configuration YAML (default: defaults)")
     rep.add_argument("--out", required=True, metavar="DECISIONS.jsonl", help="output ('-': stdout)")
-    rep.add_argument("--deadletter", metavar="FILE", help="write undecodable lines here, with reasons")
+    rep.add_argument(
+        "--deadletter", metavar="FILE", help="write undecodable lines here, with reasons"
+    )
     rep.set_defaults(func=_cmd_replay)
 
     chk = sub.add_parser("check-config", help="validate a configuration and explain it")

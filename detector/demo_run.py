@@ -62,7 +62,9 @@ async def _stream(bootstrap: str, cfg: SentinelConfig, plan: DemoPlan, speed: fl
         await producer.stop()
 
 
-async def _watch(bootstrap: str, topic: str, stop: asyncio.Event, seen: list[dict[str, object]]) -> None:
+async def _watch(
+    bootstrap: str, topic: str, stop: asyncio.Event, seen: list[dict[str, object]]
+) -> None:
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,

@@ -46,7 +46,11 @@ def explain(cfg: SentinelConfig, out: IO[str]) -> None:
         f"{cfg.allowed_lateness_seconds:g} s late are dropped. Default namespace "
         f"{cfg.namespace!r}.\n\n"
     )
-    w("Detection (all services, all signals):\n  " + _line(cfg.detection, cfg.sample_interval_seconds) + "\n")
+    w(
+        "Detection (all services, all signals):\n  "
+        + _line(cfg.detection, cfg.sample_interval_seconds)
+        + "\n"
+    )
     names = sorted(set(DEFAULT_SIGNAL_KINDS) | set(cfg.signals))
     w("\nSignals (kind decides which direction is bad):\n")
     for name in names:

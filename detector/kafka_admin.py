@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -27,10 +29,8 @@ async def ensure_topics(
             if name not in existing
         ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: fine
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 

@@ -14,7 +14,10 @@ class ServiceMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.records = Counter(
-            "canary_sentinel_records_total", "Records folded into the models.", ["topic"], registry=r
+            "canary_sentinel_records_total",
+            "Records folded into the models.",
+            ["topic"],
+            registry=r,
         )
         self.bad_records = Counter(
             "canary_sentinel_bad_records_total",

@@ -1,8 +1,9 @@
 """``canary-sentinel replay``: the decision core over a file of native records, in file order.
 
 Who calls this: the CLI, the benchmarks and the tests (``replay_records``). What it promises: the
-decisions the live service would make on the same stream (same :class:`~detector.pipeline.Pipeline`),
-with event-time ``ts`` and no ``decided_at``; no rollback or alert leaves the process.
+decisions the live service would make on the same stream (the same
+:class:`~detector.pipeline.Pipeline`), with event-time ``ts`` and no ``decided_at``; no rollback
+or alert leaves the process.
 """
 
 from __future__ import annotations

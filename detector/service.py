@@ -194,7 +194,8 @@ class Worker:
             decided_at=self.clock(),
         )
         await self.send_decision(
-            stamped.rollout_key.encode(), orjson.dumps({"record": "decision", **stamped.to_record()})
+            stamped.rollout_key.encode(),
+            orjson.dumps({"record": "decision", **stamped.to_record()}),
         )
         self.metrics.decisions.labels(d.verdict.value, d.action.value).inc()
         log.warning("DECISION %s", stamped.reason)

@@ -13,7 +13,7 @@ from config.schema import SentinelConfig
 from detector.core.types import Action, Decision, Severity, Verdict
 from rollback.sinks.base import Alert, AlertEvent
 from rollback.sinks.log import LogSink
-from rollback.targets.base import ActionRequest, ActionOutcome, RolloutRef
+from rollback.targets.base import ActionOutcome, ActionRequest, RolloutRef
 from rollback.targets.dry_run import DryRunTarget
 
 log = logging.getLogger("canary_sentinel.actions")
@@ -43,7 +43,9 @@ class Actions:
             outcome = await self.target.stop(ActionRequest(ref, "abort", decision.reason))
             log.warning("ROLLBACK %s: %s", ref.key, outcome.detail)
         if decision.action is not Action.NONE or decision.verdict is Verdict.RECOVERED:
-            event = AlertEvent.RESOLVE if decision.verdict is Verdict.RECOVERED else AlertEvent.TRIGGER
+            event = (
+                AlertEvent.RESOLVE if decision.verdict is Verdict.RECOVERED else AlertEvent.TRIGGER
+            )
             await self.sink.send(
                 Alert(event, decision, Severity(decision.severity), decision.reason, outcome)
             )

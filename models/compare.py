@@ -16,8 +16,9 @@ probability over ``horizon`` checks by ``alpha`` (Lorden's bound, union over the
 Two families of data:
 
 - continuous signals (latency, saturation): the paired log-ratio ``log(canary / baseline)``,
-  Gaussian with a scale estimated from successive differences (robust to the level shift that a
-  regression is);
+  Gaussian with a variance that is the sum of both sides' short-term noise, each estimated from
+  successive differences of its own samples (robust to the level shift that a regression is;
+  the baseline's two hours of history make the estimate good from the canary's first sample);
 - counts (error rates with ``count``): errors of both sides pooled per paired sample, and the
   share that fell on the canary tested against the share its traffic explains (conditional
   binomial), so 5 % canary traffic against 95 % stable is handled exactly, and sparse error
@@ -36,8 +37,6 @@ from dataclasses import dataclass
 # signals; rate ratios beyond the null ratio for counts.
 _MEAN_GRID = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 _RATIO_GRID = (1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
-# E|x_t - x_{t-1}| = 2 sigma / sqrt(pi) for iid Gaussian x, so sigma = E|d| * sqrt(pi) / 2
-_HALF_SQRT_PI = math.sqrt(math.pi) / 2.0
 
 
 def alarm_threshold(alpha: float, horizon: int, alternatives: int = len(_MEAN_GRID)) -> float:
@@ -50,7 +49,7 @@ def alarm_threshold(alpha: float, horizon: int, alternatives: int = len(_MEAN_GR
 
 
 @dataclass(slots=True)
-class TestResult:
+class CheckResult:
     """One check: ``score`` (the largest CUSUM), whether it is past ``threshold``, and the
     figures behind it (means over the recent paired samples, in the signal's unit)."""
 
@@ -62,32 +61,71 @@ class TestResult:
     effect: float
 
 
+class NoiseTracker:
+    """Short-term noise of one side of a signal, from successive differences of its (log) value.
+
+    ``var()`` is the variance of one sample around the local level: robust to a level shift
+    (a step moves one difference only, and differences are clipped at five sigma) and to slow
+    daily trends. Until ``n`` reaches a few samples it returns ``prior``.
+
+    >>> t = NoiseTracker()
+    >>> for i in range(50):
+    ...     t.add(0.1 * (-1) ** i)
+    >>> round(t.var(), 3)
+    0.02
+    """
+
+    __slots__ = ("last", "n", "sq")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.last = 0.0
+        self.sq = 0.0  # EW mean of d^2 / 2
+
+    def add(self, x: float) -> None:
+        if self.n > 0:
+            d2 = 0.5 * (x - self.last) ** 2
+            if self.n > 5:
+                cap = 25.0 * self.sq
+                d2 = d2 if d2 < cap else cap
+            self.sq += (d2 - self.sq) * (1.0 / self.n if self.n < 10 else 0.05)
+        self.last = x
+        self.n += 1
+
+    def var(self, prior: float = 0.0) -> float:
+        if self.n < 4:
+            return prior
+        if self.n < 12:  # shrink towards the prior while the estimate is young
+            w = (self.n - 1) / 12.0
+            return w * self.sq + (1.0 - w) * max(prior, self.sq)
+        return self.sq
+
+
 class MeanShiftTest:
     """Sequential test that the canary's (log) level exceeds the baseline's by more than
     ``min_log_effect``; ``higher_is_worse=False`` tests for a drop instead.
 
-    With ``learn_reference`` the null level is not 0 but learned from the signal itself (for
-    throughput, whose canary/baseline ratio is the traffic split).
+    Each update takes the paired log-ratio ``x`` and its variance (the sum of both sides' noise,
+    from :class:`NoiseTracker`). With ``learn_reference`` the null level is not 0 but learned
+    from the signal itself (throughput, whose canary/baseline ratio is the traffic split).
 
     >>> t = MeanShiftTest(min_log_effect=math.log(1.1), threshold=10.0)
-    >>> [t.update(0.01 * ((-1) ** i), 1.0).failed for i in range(20)][-1]
+    >>> [t.update(0.01 * ((-1) ** i), 1.0, 0.01).failed for i in range(20)][-1]
     False
-    >>> any(t.update(math.log(2.0) + 0.01 * ((-1) ** i), 1.0).failed for i in range(10))
+    >>> any(t.update(math.log(2.0), 1.0, 0.01).failed for i in range(10))
     True
     """
 
     __slots__ = (
         "cusum",
         "higher_is_worse",
-        "last_x",
         "learn_reference",
         "min_log_effect",
         "n",
         "recent",
         "ref",
-        "scale",
-        "scale_floor",
         "threshold",
+        "var_floor",
     )
 
     def __init__(
@@ -97,53 +135,43 @@ class MeanShiftTest:
         *,
         higher_is_worse: bool = True,
         learn_reference: bool = False,
-        scale_floor: float = 0.02,
+        var_floor: float = 0.02**2,
     ) -> None:
         self.min_log_effect = min_log_effect
         self.threshold = threshold
         self.higher_is_worse = higher_is_worse
         self.learn_reference = learn_reference
-        self.scale_floor = scale_floor
+        self.var_floor = var_floor
         self.cusum = [0.0] * len(_MEAN_GRID)
         self.n = 0
-        self.last_x = 0.0
-        self.scale = 0.0  # EW mean of |successive difference|
         self.ref = 0.0
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
 
-    def sigma(self) -> float:
-        return max(self.scale * _HALF_SQRT_PI, self.scale_floor)
-
-    def update(self, x: float, weight: float) -> TestResult:
-        """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1]."""
-        sigma = self.sigma()
-        if self.n > 0:
-            d = abs(x - self.last_x)
-            d = min(d, 5.0 * sigma) if self.n > 3 else d
-            self.scale += (d - self.scale) * (0.5 if self.n < 4 else 0.1)
-        self.last_x = x
+    def update(self, x: float, weight: float, var: float) -> CheckResult:
+        """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
+        variance ``var``."""
         self.n += 1
+        sign = 1.0 if self.higher_is_worse else -1.0
         if self.learn_reference:
             if self.n == 1:
                 self.ref = x
-            elif (x - self.ref) * (1 if self.higher_is_worse else -1) < self.min_log_effect:
-                # learn what is not worse; rises of a throughput ratio (split raised) at once
-                better = (self.ref - x) * (1 if self.higher_is_worse else -1) > 0
+            elif (x - self.ref) * sign < self.min_log_effect:
+                # learn what is not worse; a better level (the split was raised) at once
+                better = (self.ref - x) * sign > 0
                 self.ref += (x - self.ref) * (0.5 if better else 0.1)
-        dev = (x - self.ref) if self.higher_is_worse else (self.ref - x)
+        dev = (x - self.ref) * sign
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
         excess = dev - self.min_log_effect
-        inv_var = weight / (sigma * sigma)
+        inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum
-        for k, mult in enumerate(_MEAN_GRID):
-            mu = mult
+        for k, mu in enumerate(_MEAN_GRID):
             s = cusum[k] + inv_var * mu * (excess - 0.5 * mu)
             s = s if s > 0.0 else 0.0
             cusum[k] = s
             if s > best:
                 best = s
-        return TestResult(
+        return CheckResult(
             score=best,
             threshold=self.threshold,
             failed=best >= self.threshold,
@@ -153,12 +181,7 @@ class MeanShiftTest:
         )
 
     def to_state(self) -> list[float]:
-        return [float(self.n), self.last_x, self.scale, self.ref, self.recent, *self.cusum]
-
-    def load_state(self, state: list[float]) -> None:
-        self.n = int(state[0])
-        self.last_x, self.scale, self.ref, self.recent = state[1], state[2], state[3], state[4]
-        self.cusum = list(state[5:])
+        return [float(self.n), self.ref, self.recent, *self.cusum]
 
 
 class CountRatioTest:
@@ -189,7 +212,7 @@ class CountRatioTest:
         base_rate = (self.b_err + 0.5) / (self.b_req + 1.0)
         return max(self.min_ratio, (base_rate + self.min_abs) / base_rate)
 
-    def update(self, c_err: float, c_req: float, b_err: float, b_req: float) -> TestResult:
+    def update(self, c_err: float, c_req: float, b_err: float, b_req: float) -> CheckResult:
         rho0 = self.null_ratio()
         pooled = c_err + b_err
         best = 0.0
@@ -217,7 +240,7 @@ class CountRatioTest:
         self.b_req = self.b_req * 0.98 + b_req
         c_rate = self.c_err / self.c_req if self.c_req > 0 else 0.0
         b_rate = self.b_err / self.b_req if self.b_req > 0 else 0.0
-        return TestResult(
+        return CheckResult(
             score=best,
             threshold=self.threshold,
             failed=best >= self.threshold,
@@ -228,7 +251,3 @@ class CountRatioTest:
 
     def to_state(self) -> list[float]:
         return [self.c_err, self.c_req, self.b_err, self.b_req, *self.cusum]
-
-    def load_state(self, state: list[float]) -> None:
-        self.c_err, self.c_req, self.b_err, self.b_req = state[0], state[1], state[2], state[3]
-        self.cusum = list(state[4:])

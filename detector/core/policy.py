@@ -68,9 +68,7 @@ def evidence(sig: SignalState, check: Check, status: str) -> SignalEvidence:
 def _regression_reason(service: str, sig: SignalState, check: Check, action: Action) -> str:
     r = check.result
     if sig.kind is SignalKind.ERROR_RATE:
-        what = (
-            f"error rate {_fmt(sig.kind, r.canary)} vs baseline {_fmt(sig.kind, r.baseline)}"
-        )
+        what = f"error rate {_fmt(sig.kind, r.canary)} vs baseline {_fmt(sig.kind, r.baseline)}"
     elif sig.kind is SignalKind.THROUGHPUT:
         what = f"throughput at {r.effect:.2f}x of its expected share"
     else:

@@ -16,7 +16,13 @@ from typing import Any
 from config.detection import DetectionSettings
 from detector.core.types import Role, SignalKind
 from models.anomaly import EWZScoreModel
-from models.compare import CountRatioTest, MeanShiftTest, TestResult, alarm_threshold
+from models.compare import (
+    CheckResult,
+    CountRatioTest,
+    MeanShiftTest,
+    NoiseTracker,
+    alarm_threshold,
+)
 
 _COUNTED = (SignalKind.ERROR_RATE,)
 _LOG_SCALE = (SignalKind.LATENCY, SignalKind.THROUGHPUT, SignalKind.SATURATION)
@@ -29,7 +35,7 @@ class Check:
     both sides were anomalous for their own history at the same time (a shared incident)."""
 
     status: str
-    result: TestResult
+    result: CheckResult
     shared_anomaly: bool
     ts: float
 
@@ -57,6 +63,7 @@ class SignalState:
         "last_seen",
         "levels",
         "name",
+        "noise",
         "pairs",
         "pending",
         "settings",
@@ -81,6 +88,7 @@ class SignalState:
         self.anomalous = [False, False]
         # recent canary and baseline levels of paired samples, in the signal's unit (evidence)
         self.levels = [0.0, 0.0]
+        self.noise = (NoiseTracker(), NoiseTracker())
 
     def reset_canary(self) -> None:
         """A new canary revision: forget everything about the old canary and the comparison."""
@@ -92,6 +100,7 @@ class SignalState:
         self.fails = 0
         self.last_seen[0] = -math.inf
         self.anomalous[0] = False
+        self.noise = (NoiseTracker(), self.noise[1])
 
     def add(
         self, ts: float, role: Role, value: float, count: int | None, interval: float
@@ -100,6 +109,7 @@ class SignalState:
         if ts > self.last_seen[idx]:
             self.last_seen[idx] = ts
         x = math.log(value if value > _EPS else _EPS) if self.kind in _LOG_SCALE else value
+        self.noise[idx].add(x)
         model = self.canary_model if idx == 0 else self.baseline_model
         z = model.score_one(x)
         model.learn_one(x)
@@ -147,7 +157,13 @@ class SignalState:
             if s.min_count > 0 and 0 <= c_cnt < s.min_count:
                 weight = max(c_cnt, 1.0) / s.min_count
             x = math.log(max(c_val, _EPS)) - math.log(max(b_val, _EPS))
-            result = test.update(x, weight)
+            b_var = self.noise[1].var()
+            # until the canary has its own noise estimate, assume the baseline's, scaled up by
+            # how much less traffic the canary's figures rest on
+            ratio = b_cnt / c_cnt if c_cnt > 0 and b_cnt > 0 else 1.0
+            ratio = 1.0 if ratio < 1.0 else (20.0 if ratio > 20.0 else ratio)
+            c_var = self.noise[0].var(prior=b_var * ratio)
+            result = test.update(x, weight, c_var + b_var)
         self.pairs += 1
         if self.pairs <= s.warmup_samples:
             self.fails = 0

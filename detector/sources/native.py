@@ -87,6 +87,8 @@ def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc):  # valid JSON syntax, but a number no float can hold
+            raise DecodeError("non_finite", "a number in the record is out of range") from None
         raise DecodeError("not_json", f"not valid JSON ({str(exc)[:80]})") from None
     if not isinstance(obj, dict):
         raise DecodeError("not_object", "a record must be a JSON object")

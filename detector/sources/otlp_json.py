@@ -20,7 +20,11 @@ def _attrs(items: Any) -> dict[str, Any]:
     if not isinstance(items, list):
         return out
     for a in items:
-        if isinstance(a, dict) and isinstance(a.get("key"), str) and isinstance(a.get("value"), dict):
+        if (
+            isinstance(a, dict)
+            and isinstance(a.get("key"), str)
+            and isinstance(a.get("value"), dict)
+        ):
             val = a["value"]
             for k in ("stringValue", "intValue", "doubleValue", "boolValue"):
                 if k in val:

@@ -89,7 +89,7 @@ class Alert:
         )
 
 
-class DeliveryFailed(Exception):  # noqa: N818 (the name the seam was designed with)
+class DeliveryFailed(Exception):
     """The alert was not delivered. ``reason`` is safe to log (no secrets, no request body);
     ``retry_after`` is the receiver's hint in seconds, when it gave one."""
 

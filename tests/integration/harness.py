@@ -104,16 +104,16 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"service exited ({self.proc.returncode}):\n{self.output()[-4000:]}")
+                raise AssertionError(
+                    f"service exited ({self.proc.returncode}):\n{self.output()[-4000:]}"
+                )
             if cond():
                 return
             time.sleep(0.25)  # polling interval, under the deadline
         raise AssertionError(f"timed out waiting for {what}:\n{self.output()[-4000:]}")
 
 
-async def produce(
-    bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]
-) -> int:
+async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, max_batch_size=262144)
     await producer.start()
     n = 0
@@ -148,6 +148,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[di
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         out: list[dict[str, Any]] = []
+
         async def behind() -> bool:
             for tp in tps:
                 if await consumer.position(tp) < end[tp]:

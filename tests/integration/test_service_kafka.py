@@ -30,8 +30,14 @@ PLAN = DemoPlan(history_minutes=15, canary_minutes=8, regress_at_minute=3)
 
 def malformed(n: int) -> list[tuple[bytes | None, bytes]]:
     """``n`` records that break every rule of the native format, keyed like good ones."""
-    good = {"ts": 1795760000.0, "service": REGRESSING, "role": "canary", "signal": "error_rate",
-            "value": 0.1, "count": 10}
+    good = {
+        "ts": 1795760000.0,
+        "service": REGRESSING,
+        "role": "canary",
+        "signal": "error_rate",
+        "value": 0.1,
+        "count": 10,
+    }
     bad: list[bytes] = [
         b"not json at all",
         b"\xff\xfe\x00binary",
@@ -99,8 +105,9 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
         assert sent == len(lines) + 1000
         svc.wait_for(
             "every record to be processed and committed",
-            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
-            == 0,
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
         )
         assert svc.counted("canary_sentinel_bad_records_total") == 1000
         assert svc.counted("canary_sentinel_records_total") == len(lines)
@@ -123,8 +130,16 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     assert all(d["reason"] and d["kind"] for d in dead)
     assert all(("record" in d) != ("record_base64" in d) for d in dead)
     kinds = {d["kind"] for d in dead}
-    assert {"not_json", "not_object", "missing_field", "wrong_type", "bad_role",
-            "negative_count", "bad_timestamp", "oversized"} <= kinds
+    assert {
+        "not_json",
+        "not_object",
+        "missing_field",
+        "wrong_type",
+        "bad_role",
+        "negative_count",
+        "bad_timestamp",
+        "oversized",
+    } <= kinds
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
@@ -138,23 +153,25 @@ def test_restart_restores_state_from_the_changelog(
     # depends on model state learned before the restart
     cut_ts = PLAN.canary_start + 90.0
     first = [ln for ln in lines if orjson.loads(ln)["ts"] < cut_ts]
-    rest = lines[len(first):]
+    rest = lines[len(first) :]
     svc = ServiceProcess(cfg, path, tmp_path / "service")
     svc.start()
     try:
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(first)))
         svc.wait_for(
             "the first half to be checkpointed",
-            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
-            == 0,
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
         )
         svc.stop(how)
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(rest)))
         svc.start()
         svc.wait_for(
             "the second half to be processed",
-            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
-            == 0,
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
         )
         # state came from the changelog: the restarted worker folded in only the second half
         assert svc.counted("canary_sentinel_records_total") == len(rest)

@@ -1,0 +1,95 @@
+"""Configuration: the examples load, bad configs are refused with the field and the fix, and
+check-config explains the effective values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.loader import ConfigError, load_config, parse_config
+from detector.cli import main
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "config" / "examples").glob("*.yaml"))
+
+
+def test_there_are_examples() -> None:
+    assert EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_loads_and_explains(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    load_config(path)
+    assert main(["check-config", str(path)]) == 0
+    assert "Configuration is valid" in capsys.readouterr().out
+
+
+def test_levels_merge_global_then_service_then_signal() -> None:
+    cfg = parse_config(
+        {
+            "detection": {"failed_checks": 4, "min_effect_pct": 5},
+            "signals": {"error_rate": {"min_effect_pct": 50}},
+            "services": {
+                "a": {
+                    "detection": {"failed_checks": 1},
+                    "signals": {"error_rate": {"min_effect_abs": 0.01}},
+                }
+            },
+        }
+    )
+    eff = cfg.effective("a", "error_rate")
+    assert (eff.failed_checks, eff.min_effect_pct, eff.min_effect_abs) == (1, 50, 0.01)
+    other = cfg.effective("b", "latency_p99_seconds")
+    assert (other.failed_checks, other.min_effect_pct) == (4, 5)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        (
+            {"detection": {"false_positive_budget": 2}},
+            "detection.false_positive_budget",
+            "less than",
+        ),
+        ({"detection": {"faled_checks": 2}}, "detection.faled_checks", "unknown field"),
+        ({"kafka": {"metrics_format": "csv"}}, "kafka.metrics_format", "native"),
+        ({"signals": {"x": {"kind": "vibes"}}}, "signals.x.kind", "latency"),
+        (
+            {"services": {"a": {"detection": {"failed_checks": 0}}}},
+            "services.a.detection.failed_checks",
+            "greater",
+        ),
+        ([1, 2], "<root>", "mapping"),
+    ],
+)
+def test_bad_configs_name_the_field_and_the_fix(data: object, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "x.yaml")
+    text = str(info.value)
+    assert field in text and words in text
+
+
+def test_the_cli_refuses_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detection:\n  min_effect_pct: -3\n")
+    with pytest.raises(SystemExit) as info:
+        main(["check-config", str(bad)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "detection.min_effect_pct" in err and "greater than or equal to 0" in err
+
+
+def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("detection: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_fields_lists_every_setting_with_a_description(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--fields"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(ln.startswith("detection.false_positive_budget: ") for ln in lines)
+    assert all(ln.split(": ", 1)[1].strip() for ln in lines)

@@ -1,0 +1,222 @@
+"""Every rule of the native record format, and the other formats' mappings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from detector.core.types import LogRecord, Role, Sample, SignalKind
+from detector.sources.base import DecodeError
+from detector.sources.native import NativeFormat
+from detector.sources.otlp_json import OtlpJsonFormat
+from detector.sources.prometheus_adapter import PrometheusAdapterFormat
+
+GOOD: dict[str, Any] = {
+    "ts": 1795760000.5,
+    "service": "checkout",
+    "namespace": "shop",
+    "role": "canary",
+    "signal": "latency_p99_seconds",
+    "kind": "latency",
+    "value": 0.25,
+    "count": 120,
+    "labels": {"revision": "7"},
+}
+fmt = NativeFormat("default", 4096)
+
+
+def _decode(obj: Any) -> Sample | LogRecord:
+    (rec,) = fmt.decode(orjson.dumps(obj))
+    return rec
+
+
+def test_a_good_sample_decodes_to_every_field() -> None:
+    s = _decode(GOOD)
+    assert s == Sample(
+        1795760000.5,
+        "checkout",
+        "shop",
+        Role.CANARY,
+        "latency_p99_seconds",
+        0.25,
+        SignalKind.LATENCY,
+        120,
+        {"revision": "7"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("stable", Role.BASELINE), ("primary", Role.BASELINE), ("baseline", Role.BASELINE)],
+)
+def test_baseline_aliases(role: str, expected: Role) -> None:
+    s = _decode({**GOOD, "role": role})
+    assert isinstance(s, Sample) and s.role is expected
+
+
+def test_optional_fields_default() -> None:
+    s = _decode(
+        {k: v for k, v in GOOD.items() if k not in ("namespace", "kind", "count", "labels")}
+    )
+    assert isinstance(s, Sample)
+    assert (s.namespace, s.kind, s.count, s.labels) == ("default", None, None, {})
+
+
+def test_rfc3339_timestamps() -> None:
+    s = _decode({**GOOD, "ts": "2026-11-27T10:15:00.250+01:00"})
+    assert s.ts == pytest.approx(1795770900.25)
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+BAD: list[tuple[str, bytes, str]] = [
+    ("missing ts", orjson.dumps(_without("ts")), "missing_field"),
+    ("missing service", orjson.dumps(_without("service")), "missing_field"),
+    ("missing role", orjson.dumps(_without("role")), "missing_field"),
+    ("missing signal", orjson.dumps(_without("signal")), "missing_field"),
+    ("missing value", orjson.dumps(_without("value")), "missing_field"),
+    ("value a string", orjson.dumps({**GOOD, "value": "0.2"}), "wrong_type"),
+    ("value a bool", orjson.dumps({**GOOD, "value": True}), "wrong_type"),
+    ("value null", orjson.dumps({**GOOD, "value": None}), "wrong_type"),
+    ("service a number", orjson.dumps({**GOOD, "service": 5}), "wrong_type"),
+    ("empty service", orjson.dumps({**GOOD, "service": ""}), "wrong_type"),
+    ("namespace a list", orjson.dumps({**GOOD, "namespace": ["a"]}), "wrong_type"),
+    ("unknown kind", orjson.dumps({**GOOD, "kind": "vibes"}), "wrong_type"),
+    ("labels not strings", orjson.dumps({**GOOD, "labels": {"a": 1}}), "wrong_type"),
+    ("labels a list", orjson.dumps({**GOOD, "labels": ["a"]}), "wrong_type"),
+    ("unknown role", orjson.dumps({**GOOD, "role": "shadow"}), "bad_role"),
+    ("role a number", orjson.dumps({**GOOD, "role": 1}), "bad_role"),
+    ("negative count", orjson.dumps({**GOOD, "count": -1}), "negative_count"),
+    ("fractional count", orjson.dumps({**GOOD, "count": 1.5}), "wrong_type"),
+    ("count a string", orjson.dumps({**GOOD, "count": "5"}), "wrong_type"),
+    ("unparseable ts", orjson.dumps({**GOOD, "ts": "yesterday"}), "bad_timestamp"),
+    ("ts without zone", orjson.dumps({**GOOD, "ts": "2026-11-27T10:15:00"}), "bad_timestamp"),
+    ("negative ts", orjson.dumps({**GOOD, "ts": -5}), "bad_timestamp"),
+    ("ts a bool", orjson.dumps({**GOOD, "ts": True}), "bad_timestamp"),
+    ("NaN value", b'{"ts":1,"service":"a","role":"canary","signal":"s","value":NaN}', "not_json"),
+    (
+        "infinite value",
+        b'{"ts":1,"service":"a","role":"canary","signal":"s","value":1e999}',
+        "non_finite",
+    ),
+    ("not JSON", b"hello", "not_json"),
+    ("binary", b"\xff\xfe\x00\x01", "not_json"),
+    ("empty", b"", "not_json"),
+    ("JSON array", b"[1,2]", "not_object"),
+    ("JSON string", b'"x"', "not_object"),
+    ("oversized", orjson.dumps({**GOOD, "labels": {"pad": "x" * 5000}}), "oversized"),
+    (
+        "log without message",
+        orjson.dumps({"ts": 1, "service": "a", "role": "canary", "level": "error"}),
+        "missing_field",
+    ),
+    (
+        "log message a number",
+        orjson.dumps({"ts": 1, "service": "a", "role": "canary", "level": "error", "message": 5}),
+        "wrong_type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "kind"), [(b, k) for _, b, k in BAD], ids=[n for n, _, _ in BAD])
+def test_every_rule_is_checked(raw: bytes, kind: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        fmt.decode(raw)
+    assert info.value.kind == kind
+    assert info.value.reason
+
+
+def test_log_records_decode() -> None:
+    rec = _decode(
+        {"ts": 5, "service": "a", "role": "stable", "level": "ERROR", "message": "boom 42"}
+    )
+    assert rec == LogRecord(5.0, "a", "default", Role.BASELINE, "ERROR", "boom 42", {})
+
+
+def test_prometheus_adapter_record() -> None:
+    raw = orjson.dumps(
+        {
+            "timestamp": "2026-11-27T10:15:00Z",
+            "value": "0.231",
+            "name": "latency_p99_seconds",
+            "labels": {
+                "__name__": "latency_p99_seconds",
+                "app": "checkout",
+                "track": "canary",
+                "namespace": "shop",
+                "pod": "p-1",
+            },
+        }
+    )
+    (s,) = PrometheusAdapterFormat().decode(raw)
+    assert (s.service, s.role, s.namespace, s.signal, s.value) == (
+        "checkout",
+        Role.CANARY,
+        "shop",
+        "latency_p99_seconds",
+        0.231,
+    )
+    assert s.labels["pod"] == "p-1" and "__name__" not in s.labels
+    with pytest.raises(DecodeError) as info:
+        PrometheusAdapterFormat().decode(raw.replace(b'"0.231"', b'"NaN"'))
+    assert info.value.kind == "non_finite"
+
+
+def test_otlp_json_gauge_points() -> None:
+    def attr(k: str, v: str) -> dict[str, Any]:
+        return {"key": k, "value": {"stringValue": v}}
+
+    raw = orjson.dumps(
+        {
+            "resourceMetrics": [
+                {
+                    "resource": {
+                        "attributes": [
+                            attr("service.name", "checkout"),
+                            attr("k8s.namespace.name", "shop"),
+                        ]
+                    },
+                    "scopeMetrics": [
+                        {
+                            "metrics": [
+                                {
+                                    "name": "error_rate",
+                                    "gauge": {
+                                        "dataPoints": [
+                                            {
+                                                "timeUnixNano": "1795760000000000000",
+                                                "asDouble": 0.01,
+                                                "attributes": [
+                                                    attr("role", "canary"),
+                                                    {"key": "count", "value": {"intValue": "300"}},
+                                                ],
+                                            },
+                                            {
+                                                "timeUnixNano": "1795760000000000000",
+                                                "asDouble": 0.02,
+                                                "attributes": [attr("role", "baseline")],
+                                            },
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    a, b = OtlpJsonFormat().decode(raw)
+    assert (a.service, a.namespace, a.role, a.value, a.count, a.ts) == (
+        "checkout",
+        "shop",
+        Role.CANARY,
+        0.01,
+        300,
+        1795760000.0,
+    )
+    assert b.role is Role.BASELINE and b.count is None
