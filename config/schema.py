@@ -34,10 +34,11 @@ DEFAULT_SIGNAL_KINDS: dict[str, SignalKind] = {
 }
 
 
-# Built-in per-signal defaults, applied under the user's own overrides: a never-seen log line is
-# worth a look, not a rollback.
+# Built-in per-signal defaults, applied under the user's own overrides.
 DEFAULT_SIGNAL_OVERRIDES: dict[str, DetectionOverride] = {
     "log_new_template_rate": DetectionOverride(action="alert"),
+    # a canary's share of traffic wobbles with load balancing; act on real losses only
+    "requests_per_second": DetectionOverride(min_effect_pct=25.0),
 }
 
 

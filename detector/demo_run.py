@@ -132,7 +132,7 @@ def run_demo(speed: float = 60.0, keep_broker: bool = False) -> int:
     broker.start()
     _say(f"broker ready at {broker.bootstrap}")
     try:
-        cfg_dict = {
+        cfg_dict: dict[str, object] = {
             "namespace": "shop",
             "kafka": {
                 "broker": broker.url,
@@ -142,6 +142,7 @@ def run_demo(speed: float = 60.0, keep_broker: bool = False) -> int:
             },
         }
         with tempfile.TemporaryDirectory() as tmp:
+            cfg_dict["alerting"] = {"outbox_path": str(Path(tmp) / "outbox.sqlite3")}
             cfg_path = Path(tmp) / "demo.yaml"
             cfg_path.write_text(yaml.safe_dump(cfg_dict))
             cfg = SentinelConfig.model_validate(cfg_dict)

@@ -1,7 +1,9 @@
-"""Builds what the live service does with decisions, from the configuration.
+"""Builds what the live service does with decisions, from the configuration: the rollback
+target (with its guardrails) and the alert router.
 
-This first version hands rollback decisions to the dry-run target and every decision that
-alerts to the log sink; the real targets and sinks plug in here through the same seams.
+Who calls this: :func:`detector.app.create_app`. What it promises: every decision that acts
+reaches the rollback seam first and the alert router after, with the outcome; a decision that
+only resolves (``recovered``) goes to the router alone.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ import logging
 from typing import Any
 
 from config.schema import SentinelConfig
-from detector.core.types import Action, Decision, Severity, Verdict
-from rollback.sinks.base import Alert, AlertEvent
-from rollback.sinks.log import LogSink
+from detector.core.types import Action, Decision
+from rollback.alerting import AlertRouter, build_router
 from rollback.targets.base import ActionOutcome, ActionRequest, RolloutRef
 from rollback.targets.dry_run import DryRunTarget
 
@@ -20,21 +21,22 @@ log = logging.getLogger("canary_sentinel.actions")
 
 
 class Actions:
-    """Dry-run rollback plus log alerts."""
+    """The rollback seam and the alert router, started and stopped together."""
 
-    def __init__(self, config: SentinelConfig) -> None:
+    def __init__(self, config: SentinelConfig, router: AlertRouter) -> None:
         self.config = config
+        self.router = router
         self.target = DryRunTarget()
-        self.sink = LogSink()
 
     async def start(self) -> None:
         await self.target.check()
+        await self.router.start()
 
     async def stop(self) -> None:
-        return None
+        await self.router.stop()
 
     def health(self) -> dict[str, Any]:
-        return {"rollback": "dry-run", "sinks": {"log": "up"}}
+        return {"rollback": "dry-run", "alerts": self.router.health()}
 
     async def handle(self, decision: Decision) -> None:
         outcome: ActionOutcome | None = None
@@ -42,14 +44,8 @@ class Actions:
             ref = RolloutRef(decision.namespace, decision.service, decision.revision)
             outcome = await self.target.stop(ActionRequest(ref, "abort", decision.reason))
             log.warning("ROLLBACK %s: %s", ref.key, outcome.detail)
-        if decision.action is not Action.NONE or decision.verdict is Verdict.RECOVERED:
-            event = (
-                AlertEvent.RESOLVE if decision.verdict is Verdict.RECOVERED else AlertEvent.TRIGGER
-            )
-            await self.sink.send(
-                Alert(event, decision, Severity(decision.severity), decision.reason, outcome)
-            )
+        await self.router.notify(decision, outcome)
 
 
 def build_actions(config: SentinelConfig) -> Actions:
-    return Actions(config)
+    return Actions(config, build_router(config))

@@ -155,10 +155,16 @@ class MeanShiftTest:
         if self.learn_reference:
             if self.n == 1:
                 self.ref = x
-            elif (x - self.ref) * sign < self.min_log_effect:
-                # learn what is not worse; a better level (the split was raised) at once
-                better = (self.ref - x) * sign > 0
-                self.ref += (x - self.ref) * (0.5 if better else 0.1)
+            else:
+                dev = (x - self.ref) * sign
+                if dev < -self.min_log_effect:
+                    # much better than the reference: the traffic split was raised; follow fast
+                    self.ref += (x - self.ref) * 0.5
+                elif dev < self.min_log_effect:
+                    # within the band: track the mean, slowly (an upper envelope would bias the
+                    # reference and turn noise into false drops)
+                    self.ref += (x - self.ref) * 0.05
+                # worse beyond the minimum effect: never learned
         dev = (x - self.ref) * sign
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
         excess = dev - self.min_log_effect

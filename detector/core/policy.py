@@ -46,13 +46,18 @@ def _fmt(kind: SignalKind, v: float | None) -> str:
     return f"{v:.3g}"
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("inf")
+
+
 def evidence(sig: SignalState, check: Check, status: str) -> SignalEvidence:
     r = check.result
     if sig.kind is SignalKind.ERROR_RATE:
         canary, baseline, effect = r.canary, r.baseline, r.effect
     else:
         # the test works on log-ratios; show the levels people know
-        canary, baseline, effect = sig.levels[0], sig.levels[1], r.effect
+        canary, baseline = sig.levels[0], sig.levels[1]
+        effect = r.effect if sig.kind is SignalKind.THROUGHPUT else _ratio(canary, baseline)
     return SignalEvidence(
         signal=sig.name,
         kind=sig.kind,
@@ -74,7 +79,7 @@ def _regression_reason(service: str, sig: SignalState, check: Check, action: Act
     else:
         what = (
             f"{_fmt(sig.kind, sig.levels[0])} vs baseline {_fmt(sig.kind, sig.levels[1])} "
-            f"({r.effect:.2f}x)"
+            f"({_ratio(sig.levels[0], sig.levels[1]):.2f}x)"
         )
     doing = {Action.ROLLBACK: "rolling back", Action.ALERT: "alerting", Action.NONE: "no action"}
     return (

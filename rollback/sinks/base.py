@@ -9,6 +9,8 @@ Contract, checked for every implementation by ``tests/contract/test_alert_sinks.
 - A sink never logs or raises a secret (routing keys, tokens).
 - ``change`` events (a rollback was done, a canary recovered) are for timelines; a sink with no
   such notion accepts them and does nothing.
+- Optional attributes the router looks for: ``resend_interval`` (seconds; open alerts are
+  re-sent that often, for receivers that forget them) and ``async aclose()``.
 """
 
 from __future__ import annotations

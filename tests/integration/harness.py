@@ -24,16 +24,16 @@ from aiokafka.structs import TopicPartition
 
 from config.schema import SentinelConfig
 from detector.kafka_admin import ensure_service_topics
-from detector.localbroker import LocalBroker, free_port
+from detector.localbroker import free_port
 
 
-def service_config(broker: LocalBroker, tmp: Path, **kafka: Any) -> tuple[SentinelConfig, Path]:
+def service_config(bootstrap: str, tmp: Path, **kafka: Any) -> tuple[SentinelConfig, Path]:
     """A config with unique topics and app id; written to ``tmp/config.yaml``."""
     tag = uuid.uuid4().hex[:8]
     data: dict[str, Any] = {
         "namespace": "shop",
         "kafka": {
-            "broker": broker.url,
+            "broker": f"kafka://{bootstrap}",
             "app_id": f"sentinel-test-{tag}",
             "metrics_topic": f"metrics-{tag}",
             "logs_topic": f"logs-{tag}",
@@ -43,6 +43,7 @@ def service_config(broker: LocalBroker, tmp: Path, **kafka: Any) -> tuple[Sentin
             "web_port": free_port(),
             **kafka,
         },
+        "alerting": {"outbox_path": str(tmp / "outbox.sqlite3")},
     }
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -164,8 +165,8 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[di
         await consumer.stop()
 
 
-def setup_topics(broker: LocalBroker, cfg: SentinelConfig) -> None:
-    asyncio.run(ensure_service_topics(broker.bootstrap, cfg))
+def setup_topics(bootstrap: str, cfg: SentinelConfig) -> None:
+    asyncio.run(ensure_service_topics(bootstrap, cfg))
 
 
 def keyed(lines: Sequence[bytes]) -> list[tuple[bytes | None, bytes]]:

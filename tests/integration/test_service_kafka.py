@@ -92,8 +92,8 @@ def _replayed(lines: list[bytes]) -> list[tuple[object, ...]]:
 def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
-    cfg, path = service_config(kafka_broker, tmp_path)
-    setup_topics(kafka_broker, cfg)
+    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
+    setup_topics(kafka_broker.bootstrap, cfg)
     lines = list(demo_lines(PLAN))
     bad = malformed(1000)
     svc = ServiceProcess(cfg, path, tmp_path / "service")
@@ -146,8 +146,8 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
 def test_restart_restores_state_from_the_changelog(
     kafka_broker: LocalBroker, tmp_path: Path, how: int
 ) -> None:
-    cfg, path = service_config(kafka_broker, tmp_path)
-    setup_topics(kafka_broker, cfg)
+    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
+    setup_topics(kafka_broker.bootstrap, cfg)
     lines = list(demo_lines(PLAN))
     # stop in the middle of the canary, before the regression: the rollback decision then
     # depends on model state learned before the restart

@@ -1,0 +1,142 @@
+"""A real Prometheus Alertmanager on 127.0.0.1, for integration tests and local demos.
+
+Who uses it: the pytest fixtures of the alert tests (and anyone who wants to see alerts land
+locally). What it promises: a minimal configuration (one route to a receiver that does nothing),
+its own storage directory, no clustering, a free port, and ``start()`` returns only once
+``GET /-/ready`` answers 200 (or raises with the tail of Alertmanager's log). The binary is
+Debian's ``prometheus-alertmanager`` (``apt-get install prometheus-alertmanager``), an
+``alertmanager`` on ``PATH``, or the path in ``CANARY_SENTINEL_ALERTMANAGER_BIN``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+CONFIG = """\
+route:
+  receiver: blackhole
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: blackhole
+"""
+
+
+def find_binary() -> str:
+    """The Alertmanager executable, or :class:`FileNotFoundError` saying how to install it."""
+    candidates = [
+        os.environ.get("CANARY_SENTINEL_ALERTMANAGER_BIN"),
+        shutil.which("prometheus-alertmanager"),
+        shutil.which("alertmanager"),
+        "/usr/bin/prometheus-alertmanager",
+    ]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise FileNotFoundError(
+        "Alertmanager not found: `apt-get install prometheus-alertmanager`, or set "
+        "CANARY_SENTINEL_ALERTMANAGER_BIN to an alertmanager binary"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LocalAlertmanager:
+    """One Alertmanager process working in ``workdir`` (config, data and log live there)."""
+
+    def __init__(self, workdir: Path, *, binary: str | None = None) -> None:
+        self.workdir = Path(workdir)
+        self.binary = binary or find_binary()
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "alertmanager.log"
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "data").mkdir(exist_ok=True)
+        cfg = self.workdir / "alertmanager.yml"
+        cfg.write_text(CONFIG, encoding="utf-8")
+        deadline = time.monotonic() + timeout
+        for _ in range(3):  # a free port can be taken between probing and binding
+            self.port = free_port()
+            with self.log_path.open("ab") as logf:
+                self._proc = subprocess.Popen(
+                    [
+                        self.binary,
+                        f"--config.file={cfg}",
+                        f"--storage.path={self.workdir / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                        "--cluster.listen-address=",
+                        "--log.level=warn",
+                    ],
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            if self._wait_ready(deadline):
+                return self.url
+        raise RuntimeError(f"Alertmanager did not become ready:\n{self._log_tail()}")
+
+    def _wait_ready(self, deadline: float) -> bool:
+        assert self._proc is not None
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    return False  # exited (port taken?): the caller retries on another port
+                try:
+                    if client.get(f"{self.url}/-/ready").status_code == 200:
+                        return True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)  # polling interval, not a wait for a fixed duration
+        self.stop()
+        raise TimeoutError(f"Alertmanager not ready in time:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def __enter__(self) -> LocalAlertmanager:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
