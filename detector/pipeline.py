@@ -62,11 +62,14 @@ class Pipeline:
 
     def feed(self, raw: bytes, *, logs: bool = False) -> Fed:
         try:
-            records = self.decode(raw, logs=logs)
+            records = (self.logs_format if logs else self.metrics_format).decode(raw)
         except DecodeError as err:
             self.note_bad(err)
             return Fed(error=err)
-        out = Fed(records=records)
+        process = self.engine.process
+        if len(records) == 1:
+            return Fed(process(records[0]), records)  # type: ignore[arg-type]
+        decisions: list[Decision] = []
         for rec in records:
-            out.decisions += self.engine.process(rec)
-        return out
+            decisions += process(rec)
+        return Fed(decisions, records)  # type: ignore[arg-type]

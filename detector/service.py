@@ -192,6 +192,7 @@ class Worker:
             reason=d.reason,
             signals=d.signals,
             decided_at=self.clock(),
+            recovers=d.recovers,
         )
         await self.send_decision(
             stamped.rollout_key.encode(),

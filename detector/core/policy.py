@@ -99,6 +99,7 @@ def _decision(
     action: Action,
     reason: str,
     signals: tuple[SignalEvidence, ...] = (),
+    recovers: Verdict | None = None,
 ) -> Decision:
     return Decision(
         ts=ts,
@@ -110,6 +111,7 @@ def _decision(
         action=action,
         reason=reason,
         signals=signals,
+        recovers=recovers,
     )
 
 
@@ -183,6 +185,7 @@ def _shared_incident(
                 Severity.INFO,
                 Action.NONE,
                 f"{service}: the shared incident is over; canary and baseline are back to normal.",
+                recovers=Verdict.ANOMALY,
             )
     return None
 
@@ -232,6 +235,7 @@ def on_tick(
                         Severity.INFO,
                         Action.NONE,
                         f"{service} canary is reporting {name} again.",
+                        recovers=Verdict.NO_DATA,
                     )
                 )
     return out

@@ -29,7 +29,7 @@ _LOG_SCALE = (SignalKind.LATENCY, SignalKind.THROUGHPUT, SignalKind.SATURATION)
 _EPS = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Check:
     """The outcome of one paired sample: ``warming_up``, ``pass`` or ``fail``, and whether
     both sides were anomalous for their own history at the same time (a shared incident)."""

@@ -63,9 +63,11 @@ class Action(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sample:
-    """One decoded metric sample (DESIGN.md, topic ``sentinel.metrics``).
+    """One decoded metric sample (DESIGN.md, topic ``sentinel.metrics``). Treat as immutable
+    (not ``frozen`` only because a frozen dataclass costs five times as much to build, and one is
+    built per record).
 
     ``kind`` is ``None`` when the record did not say; the engine then takes it from config by
     signal name. ``count`` is the number of observations behind ``value`` (requests in the
@@ -83,9 +85,9 @@ class Sample:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogRecord:
-    """One decoded log record (DESIGN.md, topic ``sentinel.logs``)."""
+    """One decoded log record (DESIGN.md, topic ``sentinel.logs``). Treat as immutable."""
 
     ts: float
     service: str
@@ -152,7 +154,9 @@ class Decision:
     ``revision`` identifies the rollout revision the decision is about (the ``revision`` label of
     the canary's samples, or ``"unknown"``); at most one ``rollback`` decision is made per
     (namespace, service, revision). ``decided_at`` is wall-clock time, set only by the live
-    service, never by the pure core or by ``replay``.
+    service, never by the pure core or by ``replay``. ``recovers`` says, on a ``recovered``
+    decision, which verdict's episode ended (``anomaly`` or ``no_data``); ``None`` means the
+    rollout was replaced and everything about this revision is over.
     """
 
     ts: float
@@ -165,6 +169,7 @@ class Decision:
     reason: str
     signals: tuple[SignalEvidence, ...] = ()
     decided_at: float | None = None
+    recovers: Verdict | None = None
 
     @property
     def rollout_key(self) -> str:
@@ -183,6 +188,8 @@ class Decision:
             "action": self.action.value,
             "reason": self.reason,
         }
+        if self.recovers is not None:
+            rec["recovers"] = self.recovers.value
         if self.decided_at is not None:
             rec["decided_at"] = self.decided_at
         return rec
@@ -200,4 +207,5 @@ class Decision:
             reason=str(rec["reason"]),
             signals=tuple(SignalEvidence.from_record(s) for s in rec.get("signals", [])),
             decided_at=rec.get("decided_at"),
+            recovers=Verdict(rec["recovers"]) if rec.get("recovers") else None,
         )

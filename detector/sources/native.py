@@ -96,6 +96,55 @@ def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
 
 
 def sample_from(obj: dict[str, Any], default_namespace: str) -> Sample:
+    # The common, well-formed record takes the fast path (exact type checks, no helper calls);
+    # anything unusual falls through to the careful checks that name the broken rule.
+    get = obj.get
+    ts = get("ts")
+    service = get("service")
+    role = _ROLES.get(get("role")) if type(get("role")) is str else None
+    signal = get("signal")
+    value = get("value")
+    namespace = get("namespace")
+    labels = get("labels")
+    kind = get("kind")
+    count = get("count")
+    if (
+        type(ts) is float
+        and ts >= 0.0
+        and ts != math.inf
+        and type(service) is str
+        and service
+        and role is not None
+        and type(signal) is str
+        and signal
+        and type(value) is float
+        and (namespace is None or (type(namespace) is str and namespace))
+        and (kind is None or (type(kind) is str and kind in _KINDS))
+        and (count is None or (type(count) is int and count >= 0))
+        and (labels is None or (type(labels) is dict and _all_str(labels)))
+    ):
+        return Sample(
+            ts,
+            service,
+            namespace or default_namespace,
+            role,
+            signal,
+            value,
+            None if kind is None else _KINDS[kind],
+            count,
+            labels if labels is not None else {},
+        )
+    return _sample_checked(obj, default_namespace)
+
+
+def _all_str(labels: dict[str, Any]) -> bool:
+    for v in labels.values():
+        if type(v) is not str:
+            return False
+    return True
+
+
+def _sample_checked(obj: dict[str, Any], default_namespace: str) -> Sample:
     if "ts" not in obj:
         raise DecodeError("missing_field", "required field `ts` is missing")
     ts = parse_ts(obj["ts"])

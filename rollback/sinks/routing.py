@@ -11,8 +11,9 @@ the alerts still open for the same service (from the outbox's book) and the serv
   sink with the same outcome is not sent again (a re-delivered decision does not page twice);
 - a rollback action that was attempted (done, dry run, failed) also produces a ``change`` alert
   (PagerDuty Change Event) on every routed sink, so the incident timeline shows it;
-- ``recovered`` resolves every open alert of that revision (and, if any was open, adds a
-  ``change`` alert saying so); any decision resolves the open alerts of *older* revisions of
+- ``recovered`` resolves the open alerts of that revision whose verdict it ``recovers`` (all of
+  them when it names none: the rollout was replaced), and, if any was open, adds a
+  ``change`` alert saying so; any decision resolves the open alerts of *older* revisions of
   the same service (the rollout was replaced);
 - ``none`` decisions that are not ``recovered`` trigger nothing.
 """
@@ -124,7 +125,9 @@ def plan(
         recovered_on: list[str] = []
         for o in opens:
             od = o.alert.decision
-            if (od.namespace, od.service, od.revision) == (d.namespace, d.service, d.revision):
+            same = (od.namespace, od.service, od.revision) == (d.namespace, d.service, d.revision)
+            # a recovery names the episode it ends (anomaly, no data); none named: all of them
+            if same and d.recovers in (None, od.verdict):
                 p.entries.append((o.sink, _resolve(o, f"recovered: {d.reason}")))
                 p.closed.append((o.sink, o.ident))
                 if o.sink not in recovered_on:

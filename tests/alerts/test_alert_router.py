@@ -436,3 +436,20 @@ async def test_the_outbox_file_never_holds_the_routing_key(
     stored = await asyncio.to_thread(files_bytes, tmp_path)
     assert b"canary-sentinel:shop/checkout" in stored  # the alerts are there...
     assert routing_key.encode() not in stored  # ...the key is not
+
+
+async def test_a_recovery_resolves_only_the_episode_it_names(
+    tmp_path: Path, fake_time: FakeTime, registry: CollectorRegistry
+) -> None:
+    from dataclasses import replace
+
+    sink = FakeSink()
+    async with router(tmp_path, {"fake": sink}, fake_time, registry) as r:
+        await r.notify(sample_decision(revision="r1", ts=100.0), sample_outcome())
+        await r.notify(alert_only(Verdict.NO_DATA, Severity.WARNING, revision="r1", ts=150.0), None)
+        # the canary reports again: that ends the no-data episode, not the regression page
+        await r.notify(replace(recovered(revision="r1", ts=200.0), recovers=Verdict.NO_DATA), None)
+        assert await r.drain(DEADLINE)
+    resolved = {a.dedup_key for a in sink.resolves}
+    assert [a.decision.verdict for a in sink.triggers] == [Verdict.REGRESSION, Verdict.NO_DATA]
+    assert resolved == {sink.triggers[1].dedup_key}

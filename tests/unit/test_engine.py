@@ -78,6 +78,7 @@ def test_no_data_alerts_and_recovers_without_rolling_back() -> None:
     assert [d.verdict for d in ds if d.verdict is Verdict.NO_DATA]
     assert all(d.action is Action.ALERT for d in ds if d.verdict is Verdict.NO_DATA)
     assert ds[-1].verdict is Verdict.RECOVERED
+    assert ds[-1].recovers is Verdict.NO_DATA
 
 
 def test_swapped_arrival_within_a_pair_decides_the_same() -> None:
