@@ -36,8 +36,8 @@ class DryRunTargetSettings(_Strict):
     action: Literal["abort", "pause", "undo"] = Field(
         "abort", description="The action named in the dry-run record."
     )
-    mode: Literal["enforce", "dry-run"] = Field(
-        "dry-run", description="Always dry-run for this target; kept for a uniform schema."
+    mode: Literal["dry-run"] = Field(
+        "dry-run", description="Always `dry-run` for this target (the schema is uniform)."
     )
 
 

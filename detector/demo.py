@@ -31,6 +31,7 @@ class DemoPlan:
     split: float = 0.1
     namespace: str = "shop"
     services: tuple[str, ...] = (HEALTHY, REGRESSING)
+    regressing: tuple[str, ...] = (REGRESSING,)
 
     @property
     def canary_start(self) -> float:
@@ -106,7 +107,7 @@ def demo_records(plan: DemoPlan | None = None, seed: int = 7) -> Iterator[dict[s
                 rng, plan, service, "baseline", ts + jitter, plan.total_rps * (1 - split), False
             )
             if canary_on:
-                bad = service == REGRESSING and ts >= plan.onset
+                bad = service in plan.regressing and ts >= plan.onset
                 yield from _side(
                     rng,
                     plan,

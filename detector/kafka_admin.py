@@ -10,6 +10,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 from config.schema import SentinelConfig
 
 
+# Compacted by rollout key, but never within a week: the action ledger shares the key with the
+# decisions, and a restarted worker must still find the attempt records of recent rollouts.
+_COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * 24 * 3600 * 1000)}
+
+
 async def ensure_topics(
     bootstrap: str, partitions: dict[str, int], compacted: frozenset[str] = frozenset()
 ) -> None:
@@ -23,7 +28,7 @@ async def ensure_topics(
                 name,
                 num_partitions=n,
                 replication_factor=1,
-                topic_configs={"cleanup.policy": "compact"} if name in compacted else {},
+                topic_configs=_COMPACTED if name in compacted else {},
             )
             for name, n in partitions.items()
             if name not in existing
