@@ -9,7 +9,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from config.schema import SentinelConfig
 
-
 # Compacted by rollout key, but never within a week: the action ledger shares the key with the
 # decisions, and a restarted worker must still find the attempt records of recent rollouts.
 _COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * 24 * 3600 * 1000)}

@@ -101,7 +101,8 @@ def sample_from(obj: dict[str, Any], default_namespace: str) -> Sample:
     get = obj.get
     ts = get("ts")
     service = get("service")
-    role = _ROLES.get(get("role")) if type(get("role")) is str else None
+    raw_role = get("role")
+    role = _ROLES.get(raw_role) if type(raw_role) is str else None
     signal = get("signal")
     value = get("value")
     namespace = get("namespace")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -30,9 +31,9 @@ ROUTING_KEY = "E2EKEYb7e1c9d04f2a4e8c9d3f6a1b5x"
 PLAN = DemoPlan(history_minutes=15, canary_minutes=8, regress_at_minute=3)
 
 
-def _am_alerts(url: str) -> list[dict[str, object]]:
-    alerts: list[dict[str, object]] = httpx.get(f"{url}/api/v2/alerts", timeout=5).json()
-    return [a for a in alerts if a["labels"].get("service") == REGRESSING]  # type: ignore[union-attr]
+def _am_alerts(url: str) -> list[dict[str, Any]]:
+    alerts: list[dict[str, Any]] = httpx.get(f"{url}/api/v2/alerts", timeout=5).json()
+    return [a for a in alerts if a["labels"].get("service") == REGRESSING]
 
 
 def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
@@ -46,8 +47,11 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
     data = yaml.safe_load(path.read_text())
     data["alerting"]["sinks"] = [
-        {"type": "pagerduty", "base_url": pagerduty.url,
-         "routing_key": {"env": "SENTINEL_E2E_ROUTING_KEY"}},
+        {
+            "type": "pagerduty",
+            "base_url": pagerduty.url,
+            "routing_key": {"env": "SENTINEL_E2E_ROUTING_KEY"},
+        },
         {"type": "alertmanager", "url": alertmanager_url},
         {"type": "log"},
     ]
@@ -67,8 +71,9 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(lines[half:])))
         svc.wait_for(
             "every record to be processed",
-            lambda: consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
-            == 0,
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
         )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and len(pagerduty.requests) < 2:
