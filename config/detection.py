@@ -66,6 +66,23 @@ class DetectionSettings(_Strict):
             "signal is 'warming up' (never a failure)."
         ),
     )
+    warmup_seconds: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Time constant of the warm-up allowance: a new canary may be slower at first (cold "
+            "caches, JIT); the allowed extra slowness decays as exp(-age / warmup_seconds). "
+            "0 turns the allowance off."
+        ),
+    )
+    warmup_allowance_pct: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Extra slowness (latency, saturation) allowed at the canary's first sample, in "
+            "percent, on top of min_effect_pct; it decays with warmup_seconds."
+        ),
+    )
     failed_checks: int = Field(
         2,
         ge=1,
@@ -112,6 +129,8 @@ class DetectionOverride(_Strict):
     min_effect_abs: float | None = Field(None, ge=0, description="See detection.")
     min_count: int | None = Field(None, ge=0, description="See detection.")
     warmup_samples: int | None = Field(None, ge=1, description="See detection.")
+    warmup_seconds: float | None = Field(None, ge=0, description="See detection.")
+    warmup_allowance_pct: float | None = Field(None, ge=0, description="See detection.")
     failed_checks: int | None = Field(None, ge=1, description="See detection.")
     no_data_after_seconds: float | None = Field(None, gt=0, description="See detection.")
     anomaly_z: float | None = Field(None, gt=0, description="See detection.")

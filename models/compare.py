@@ -147,9 +147,19 @@ class MeanShiftTest:
         self.ref = 0.0
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
 
-    def update(self, x: float, weight: float, var: float) -> CheckResult:
+    def update(
+        self,
+        x: float,
+        weight: float,
+        var: float,
+        *,
+        extra_effect: float = 0.0,
+        floor_ref: float = math.nan,
+    ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
-        variance ``var``."""
+        variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
+        allowance); ``floor_ref`` is a least expected reference (for throughput: the share the
+        traffic split implies), used when the learned reference is lower."""
         self.n += 1
         sign = 1.0 if self.higher_is_worse else -1.0
         if self.learn_reference:
@@ -157,17 +167,20 @@ class MeanShiftTest:
                 self.ref = x
             else:
                 dev = (x - self.ref) * sign
-                if dev < -self.min_log_effect:
-                    # much better than the reference: the traffic split was raised; follow fast
+                band = max(self.min_log_effect, 3.0 * math.sqrt(var))
+                if dev < -band:
+                    # clearly better than the reference: the traffic split was raised; follow
                     self.ref += (x - self.ref) * 0.5
                 elif dev < self.min_log_effect:
                     # within the band: track the mean, slowly (an upper envelope would bias the
                     # reference and turn noise into false drops)
                     self.ref += (x - self.ref) * 0.05
                 # worse beyond the minimum effect: never learned
+            if floor_ref == floor_ref and (floor_ref - self.ref) * sign < 0.0:
+                self.ref = floor_ref
         dev = (x - self.ref) * sign
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
-        excess = dev - self.min_log_effect
+        excess = dev - self.min_log_effect - extra_effect
         inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum

@@ -52,6 +52,17 @@ class EngineStats:
     decisions: int = 0
 
 
+def _weight(label: str | None) -> float:
+    """The canary's traffic percent from its ``weight`` label; NaN when absent or unusable."""
+    if not label:
+        return math.nan
+    try:
+        w = float(label)
+    except ValueError:
+        return math.nan
+    return w if 0.0 < w < 100.0 else math.nan
+
+
 class Engine:
     """Holds every service's state and folds records into it.
 
@@ -129,7 +140,10 @@ class Engine:
             settings = self.config.effective(s.service, s.signal)
             horizon = int(settings.rollout_duration_seconds / self.interval) + 1
             sig = st.signals[s.signal] = SignalState(s.signal, kind, settings, horizon)
-        check = sig.add(s.ts, s.role, s.value, s.count, self.interval)
+        weight = math.nan
+        if sig.kind is SignalKind.THROUGHPUT and s.role is Role.CANARY and s.labels:
+            weight = _weight(s.labels.get("weight"))
+        check = sig.add(s.ts, s.role, s.value, s.count, self.interval, weight)
         if check is not None:
             d = policy.on_check(pol, st.service, st.namespace, sig, check)
             if d is not None:

@@ -40,6 +40,15 @@ class Check:
     ts: float
 
 
+def _count_scale(reference: float, count: float) -> float:
+    """How much noisier a figure from ``count`` observations is than one from ``reference``
+    (quantile and rate noise go as 1/count), capped at 50x; 1 when either is unknown."""
+    if reference <= 0.0 or count <= 0.0 or count >= reference:
+        return 1.0
+    r = reference / count
+    return r if r < 50.0 else 50.0
+
+
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
     if kind in _COUNTED:
         return CountRatioTest(1.0 + s.min_effect_pct / 100.0, s.min_effect_abs, threshold)
@@ -56,6 +65,7 @@ class SignalState:
 
     __slots__ = (
         "anomalous",
+        "b_count",
         "baseline_model",
         "canary_model",
         "fails",
@@ -67,7 +77,9 @@ class SignalState:
         "pairs",
         "pending",
         "settings",
+        "started",
         "test",
+        "weight",
     )
 
     def __init__(
@@ -89,6 +101,9 @@ class SignalState:
         # recent canary and baseline levels of paired samples, in the signal's unit (evidence)
         self.levels = [0.0, 0.0]
         self.noise = (NoiseTracker(), NoiseTracker())
+        self.b_count = 0.0  # EW mean of the baseline's counts, the scale of its noise estimate
+        self.started = math.inf  # event time of the current canary's first sample
+        self.weight = math.nan  # the canary's traffic percent, from its `weight` label
 
     def reset_canary(self) -> None:
         """A new canary revision: forget everything about the old canary and the comparison."""
@@ -101,13 +116,29 @@ class SignalState:
         self.last_seen[0] = -math.inf
         self.anomalous[0] = False
         self.noise = (NoiseTracker(), self.noise[1])
+        self.started = math.inf
+        self.weight = math.nan
 
     def add(
-        self, ts: float, role: Role, value: float, count: int | None, interval: float
+        self,
+        ts: float,
+        role: Role,
+        value: float,
+        count: int | None,
+        interval: float,
+        weight: float = math.nan,
     ) -> Check | None:
+        """Fold one sample in; ``weight`` is the canary's traffic percent when its record says
+        (label ``weight``), used as a floor of the expected throughput share."""
         idx = 0 if role is Role.CANARY else 1
         if ts > self.last_seen[idx]:
             self.last_seen[idx] = ts
+        if idx == 0:
+            if ts < self.started:
+                self.started = ts
+            self.weight = weight
+        elif count is not None and count > 0:
+            self.b_count += (count - self.b_count) * (1.0 if self.b_count == 0.0 else 0.05)
         x = math.log(value if value > _EPS else _EPS) if self.kind in _LOG_SCALE else value
         self.noise[idx].add(x)
         model = self.canary_model if idx == 0 else self.baseline_model
@@ -131,6 +162,46 @@ class SignalState:
             return self._pair(max(ts, o_ts), value, cnt, o_val, o_cnt, anomalous and o_anom)
         return self._pair(max(ts, o_ts), o_val, o_cnt, value, cnt, anomalous and o_anom)
 
+    def _mean_shift(
+        self,
+        test: MeanShiftTest,
+        ts: float,
+        c_val: float,
+        c_cnt: float,
+        b_val: float,
+        b_cnt: float,
+    ) -> CheckResult:
+        s = self.settings
+        weight = 1.0
+        if s.min_count > 0 and 0 <= c_cnt < s.min_count:
+            weight = max(c_cnt, 1.0) / s.min_count
+        x = math.log(max(c_val, _EPS)) - math.log(max(b_val, _EPS))
+        # Each side's noise, from its own successive differences. Quantile noise grows as the
+        # count shrinks, so the baseline's estimate is rescaled to each side's current count;
+        # until the canary has an estimate of its own, that rescaled figure stands in for it.
+        b_noise = self.noise[1].var()
+        b_var = b_noise * _count_scale(self.b_count, b_cnt)
+        c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
+        var = c_var + b_var
+        if self.kind is SignalKind.THROUGHPUT:
+            # counts are Poisson: log(count) varies by at least 1/count
+            if c_cnt > 0 and b_cnt > 0:
+                var = max(var, 1.0 / c_cnt + 1.0 / b_cnt)
+            floor = math.nan
+            w = self.weight
+            if 0.0 < w < 100.0:
+                floor = math.log(w / (100.0 - w))
+            return test.update(x, weight, var, floor_ref=floor)
+        allowance = 0.0
+        if s.warmup_seconds > 0 and ts > self.started:
+            # a new canary is often slower at first (cold caches, JIT): allow an excess that
+            # decays with the canary's age, so a transient never rolls back
+            age = ts - self.started
+            allowance = math.log1p(s.warmup_allowance_pct / 100.0) * math.exp(
+                -age / s.warmup_seconds
+            )
+        return test.update(x, weight, var, extra_effect=allowance)
+
     def evict(self, before: float) -> None:
         """Drop unpaired samples older than ``before``: their partner is not coming."""
         for lst in self.pending:
@@ -153,17 +224,7 @@ class SignalState:
                 n = float(max(s.min_count, 1))
                 result = test.update(c_val * n, n, b_val * n, n)
         else:
-            weight = 1.0
-            if s.min_count > 0 and 0 <= c_cnt < s.min_count:
-                weight = max(c_cnt, 1.0) / s.min_count
-            x = math.log(max(c_val, _EPS)) - math.log(max(b_val, _EPS))
-            b_var = self.noise[1].var()
-            # until the canary has its own noise estimate, assume the baseline's, scaled up by
-            # how much less traffic the canary's figures rest on
-            ratio = b_cnt / c_cnt if c_cnt > 0 and b_cnt > 0 else 1.0
-            ratio = 1.0 if ratio < 1.0 else (20.0 if ratio > 20.0 else ratio)
-            c_var = self.noise[0].var(prior=b_var * ratio)
-            result = test.update(x, weight, c_var + b_var)
+            result = self._mean_shift(test, ts, c_val, c_cnt, b_val, b_cnt)
         self.pairs += 1
         if self.pairs <= s.warmup_samples:
             self.fails = 0

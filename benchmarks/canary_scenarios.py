@@ -1,0 +1,242 @@
+"""Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
+
+Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
+[--config FILE] [--out-dir DIR] [--json]``.
+
+Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
+promises: for every family (healthy, shared incidents, regressions, subtle regressions) and in
+total, the detection rate, the false-rollback rate and the median and p90 time from onset to the
+rollback decision (event time), for our ``replay`` and for the Flagger- and Kayenta-style judges
+of :mod:`benchmarks.peers`, all fed the same records. Scenarios come from
+:mod:`benchmarks.scenarios` and depend only on ``--seed``.
+
+Scoring: a scenario that should not roll back and does is a false rollback; one that should is
+detected when the first rollback comes at or after the onset (a rollback before the onset is a
+false rollback: it was not caused by the regression).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.peers import flagger, kayenta
+from benchmarks.peers.series import PeerVerdict, parse_records
+from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of
+from config.schema import SentinelConfig
+
+JUDGES = ("ours", "flagger", "kayenta")
+GROUPS = ("healthy", "shared", "regression", "subtle")
+Judge = Callable[[list[str]], PeerVerdict]
+
+
+def ours(config: SentinelConfig) -> Judge:
+    """Our judge: the ``replay`` decision core over the records in arrival order."""
+    from detector.core.types import Action
+    from detector.replay import replay_records
+
+    def run(lines: list[str]) -> PeerVerdict:
+        for d in replay_records(lines, config):
+            if d.action is Action.ROLLBACK:
+                return PeerVerdict(d.ts, d.reason)
+        return PeerVerdict(None)
+
+    return run
+
+
+def peer_judges() -> dict[str, Judge]:
+    return {
+        "flagger": lambda lines: flagger.judge(parse_records(lines)),
+        "kayenta": lambda lines: kayenta.judge(parse_records(lines)),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One judge on one scenario."""
+
+    rollback_ts: float | None
+    reason: str
+    detected: bool
+    false_rollback: bool
+    delay: float | None  # onset -> rollback, seconds, when detected
+
+
+def score(spec: ScenarioSpec, verdict: PeerVerdict) -> Outcome:
+    ts = verdict.rollback_ts
+    if ts is None:
+        return Outcome(None, verdict.reason, False, False, None)
+    if not spec.should_rollback or spec.onset is None:
+        return Outcome(ts, verdict.reason, False, True, None)
+    if ts < spec.onset:
+        return Outcome(ts, verdict.reason, False, True, None)
+    return Outcome(ts, verdict.reason, True, False, ts - spec.onset)
+
+
+def summarise(rows: Sequence[tuple[ScenarioSpec, Outcome]]) -> dict[str, Any]:
+    """Detection rate (over scenarios that should roll back), false-rollback rate (over all),
+    median and p90 onset->rollback delay (over detections)."""
+    should = [o for s, o in rows if s.should_rollback]
+    delays = [o.delay for _, o in rows if o.delay is not None]
+    return {
+        "n": len(rows),
+        "detection_rate": (sum(o.detected for o in should) / len(should)) if should else None,
+        "false_rollback_rate": sum(o.false_rollback for _, o in rows) / len(rows) if rows else None,
+        "median_s": float(np.median(delays)) if delays else None,
+        "p90_s": float(np.percentile(delays, 90)) if delays else None,
+    }
+
+
+def run(
+    specs: Iterable[ScenarioSpec],
+    judges: dict[str, Judge],
+    out_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[tuple[ScenarioSpec, dict[str, Outcome]]]:
+    """Generate each scenario, run every judge on it, score the outcomes."""
+    results = []
+    for spec in specs:
+        t = time.perf_counter()
+        lines = generate(spec)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
+            (out_dir / f"{spec.name}.spec.json").write_text(json.dumps(spec.summary(), indent=1))
+        outcomes = {name: score(spec, judge(lines)) for name, judge in judges.items()}
+        results.append((spec, outcomes))
+        if progress is not None:
+            marks = " ".join(
+                f"{n}={'-' if o.rollback_ts is None else round(o.rollback_ts - spec.canary_start)}"
+                for n, o in outcomes.items()
+            )
+            progress(
+                f"{spec.name:<32} {len(lines):>6} records {time.perf_counter() - t:5.1f}s  {marks}"
+            )
+    return results
+
+
+def report(results: Sequence[tuple[ScenarioSpec, dict[str, Outcome]]]) -> dict[str, Any]:
+    judges = list(results[0][1]) if results else []
+    fams: dict[str, Any] = {}
+    for fam in dict.fromkeys(s.family for s, _ in results):
+        rows = [(s, o) for s, o in results if s.family == fam]
+        fams[fam] = {
+            "group": group_of(fam),
+            "should_rollback": rows[0][0].should_rollback,
+            "judges": {j: summarise([(s, o[j]) for s, o in rows]) for j in judges},
+        }
+    totals: dict[str, Any] = {}
+    for group in (*GROUPS, "all_but_subtle"):
+        rows_g = [
+            (s, o)
+            for s, o in results
+            if group_of(s.family) == group or (group == "all_but_subtle" and not s.subtle)
+        ]
+        if rows_g:
+            totals[group] = {j: summarise([(s, o[j]) for s, o in rows_g]) for j in judges}
+    scenarios = [
+        {
+            "name": s.name,
+            "family": s.family,
+            "should_rollback": s.should_rollback,
+            "onset_after_start_s": None if s.onset is None else s.onset - s.canary_start,
+            "judges": {
+                j: {
+                    "rollback_after_start_s": None
+                    if o.rollback_ts is None
+                    else round(o.rollback_ts - s.canary_start, 1),
+                    "detected": o.detected,
+                    "false_rollback": o.false_rollback,
+                    "reason": o.reason,
+                }
+                for j, o in outs.items()
+            },
+        }
+        for s, outs in results
+    ]
+    return {"families": fams, "totals": totals, "scenarios": scenarios}
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.0f}%" if pct else f"{v:.0f}"
+
+
+def table(doc: dict[str, Any]) -> str:
+    judges = list(next(iter(doc["totals"].values())))
+    head = f"{'family':<28}{'n':>3}" + "".join(f" | {j:^25}" for j in judges)
+    sub = f"{'':<31}" + "".join(
+        f" | {'det':>5}{'falseRB':>8}{'med s':>6}{'p90 s':>6}" for _ in judges
+    )
+    lines = [head, sub, "-" * len(sub)]
+
+    def row(name: str, per_judge: dict[str, Any]) -> str:
+        n = next(iter(per_judge.values()))["n"]
+        cells = "".join(
+            f" | {_fmt(r['detection_rate'], True):>5}{_fmt(r['false_rollback_rate'], True):>8}"
+            f"{_fmt(r['median_s']):>6}{_fmt(r['p90_s']):>6}"
+            for r in per_judge.values()
+        )
+        return f"{name:<28}{n:>3}{cells}"
+
+    for fam, f in doc["families"].items():
+        lines.append(row(fam, f["judges"]))
+    lines.append("-" * len(sub))
+    for group, per_judge in doc["totals"].items():
+        lines.append(row(f"TOTAL {group}", per_judge))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.canary_scenarios", description=__doc__)
+    ap.add_argument("--seed", type=int, default=1, help="scenario seed (held-out set: another one)")
+    ap.add_argument("--instances", type=int, default=5, help="scenarios per family")
+    ap.add_argument("--families", default="", help="comma-separated families (default: all)")
+    ap.add_argument("--config", type=Path, help="canary-sentinel config for our judge")
+    ap.add_argument("--out-dir", type=Path, help="keep the generated JSONL (and specs) here")
+    ap.add_argument("--judges", default=",".join(JUDGES), help="comma-separated subset of judges")
+    ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    args = ap.parse_args(argv)
+
+    families = [f for f in args.families.split(",") if f] or list(FAMILIES)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        ap.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+    if args.config is not None:
+        from config.loader import load_config
+
+        config = load_config(args.config)
+    else:
+        config = SentinelConfig()
+    available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
+    judges = {j: available[j] for j in args.judges.split(",") if j}
+
+    def note(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    specs = (build(f, args.seed, i) for f in families for i in range(args.instances))
+    results = run(specs, judges, args.out_dir, note)
+    doc = report(results)
+    doc["seed"], doc["instances"] = args.seed, args.instances
+    doc["peer_configs"] = {
+        "flagger": flagger.FlaggerConfig().__repr__(),
+        "kayenta": kayenta.KayentaConfig().__repr__(),
+    }
+    if args.json:
+        print(json.dumps(doc, indent=1))
+    else:
+        print(table(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
