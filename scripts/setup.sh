@@ -19,6 +19,11 @@ done
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
+# Go from its usual install folder, when it is not on PATH.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+fi
+
 # 1. System packages, only the missing ones.
 need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
@@ -26,7 +31,6 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v kubectl >/dev/null 2>&1 || need+=(kubectl)
-if [ $kube = 1 ] && ! command -v go >/dev/null 2>&1; then need+=(golang-go); fi
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         say "installing system packages: ${need[*]}"
@@ -56,8 +60,12 @@ fi
 # 3. The Kafka broker jars.
 say "Kafka broker jars: $(.venv/bin/python -c 'from detector.localbroker import ensure_jars; print(ensure_jars())')"
 
-# 4. kube-apiserver and etcd.
+# 4. kube-apiserver and etcd (built with Go >= 1.24; Debian's golang-go is too old).
 if [ $kube = 1 ]; then
+    if ! command -v go >/dev/null 2>&1; then
+        say "Go 1.24 or newer is needed to build kube-apiserver and etcd for the tests"
+        exit 1
+    fi
     start=$(date +%s)
     bin="$(bash tools/kube/build.sh | tail -n 1)"
     say "kube-apiserver and etcd in $bin ($(( $(date +%s) - start )) s)"
