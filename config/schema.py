@@ -154,6 +154,9 @@ class SentinelConfig(_Strict):
         for name in self.services:
             if not name or "/" in name:
                 raise ValueError(f"services: {name!r} is not a valid service name")
+        problems = self.alerting.check_services(dict(self.services))
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
         return self
 
     def effective(self, service: str, signal: str) -> DetectionSettings:

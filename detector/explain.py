@@ -60,14 +60,77 @@ def explain(cfg: SentinelConfig, out: IO[str]) -> None:
             w("    " + _line(cfg.effective("", name), cfg.sample_interval_seconds) + "\n")
     for svc, ss in sorted(cfg.services.items()):
         w(f"\nService {svc} (namespace {cfg.namespace_of(svc)}):\n")
-        target = ss.rollback or cfg.rollback.target
-        w(f"  rollback target: {target.model_dump(mode='json')}\n")
         for name in sorted(set(names) | set(ss.signals)):
             eff = cfg.effective(svc, name)
             if eff != cfg.effective("", name):
                 w(f"  {name}: " + _line(eff, cfg.sample_interval_seconds) + "\n")
-    w(f"\nRollback: {cfg.rollback.model_dump(mode='json')}\n")
-    w(f"Alerting: {cfg.alerting.model_dump(mode='json')}\n")
+    _rollback(cfg, out)
+    _alerting(cfg, out)
+
+
+def _target(t: object) -> str:
+    kind = getattr(t, "type", "?")
+    action = getattr(t, "action", "?")
+    mode = getattr(t, "mode", "?")
+    extra = ""
+    if kind == "deployment":
+        extra = f", a paused Deployment: {getattr(t, 'paused_deployment', '?')}"
+    return f"{kind} {action} ({mode}{extra})"
+
+
+def _rollback(cfg: SentinelConfig, out: IO[str]) -> None:
+    import os
+
+    rb = cfg.rollback
+    g = rb.guardrails
+    w = out.write
+    w("\nRollback:\n")
+    w(f"  default target: {_target(rb.target)}\n")
+    for name, svc in sorted(cfg.services.items()):
+        if svc.rollback is not None:
+            w(f"  {name}: {_target(svc.rollback)}\n")
+    k = rb.kube
+    where = k.service_account_dir if k.mode == "in-cluster" else (k.kubeconfig or "$KUBECONFIG")
+    w(f"  Kubernetes access: {k.mode} ({where})\n")
+    w(
+        f"  guardrails: one action per rollout revision; cooldown {g.cooldown_seconds:g} s and "
+        f"at most {g.max_actions_per_hour} actions an hour per namespace\n"
+    )
+    switch = []
+    if g.emergency_switch_file:
+        state = "ON" if os.path.exists(g.emergency_switch_file) else "off"
+        switch.append(f"file {g.emergency_switch_file} ({state})")
+    if g.emergency_switch_env:
+        value = os.environ.get(g.emergency_switch_env, "")
+        state = "ON" if value.strip().lower() not in ("", "0", "false", "no", "off") else "off"
+        switch.append(f"env {g.emergency_switch_env} ({state})")
+    w(f"  emergency switch (every target dry-run): {', '.join(switch) or 'disabled'}\n")
+    r = rb.retry
+    w(
+        f"  retries: {r.attempts} attempts, backoff {r.initial_backoff_seconds:g} s doubling to "
+        f"{r.max_backoff_seconds:g} s; 403 and 404 are never retried\n"
+    )
+
+
+def _alerting(cfg: SentinelConfig, out: IO[str]) -> None:
+    al = cfg.alerting
+    w = out.write
+    w(f"\nAlerting (least severity {al.min_severity.value}; outbox {al.outbox_path}):\n")
+    for sink in al.sinks:
+        line = f"  {sink.name} ({sink.type}, least severity {sink.min_severity.value})"
+        key = getattr(sink, "routing_key", None)
+        if key is not None:
+            status = key.status()
+            line += f": routing key {status}" if status.startswith("set") else f": {status}"
+        url = getattr(sink, "url", None) or getattr(sink, "base_url", None)
+        if url:
+            line += f" -> {url}"
+        w(line + "\n")
+    for name, svc in sorted(cfg.services.items()):
+        sa = getattr(svc, "alerting", None)
+        if sa is not None:
+            sinks = ", ".join(sa.sinks) if sa.sinks is not None else "all sinks"
+            w(f"  {name}: {sinks}\n")
 
 
 def describe_fields(out: IO[str]) -> None:

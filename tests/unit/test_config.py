@@ -93,3 +93,23 @@ def test_fields_lists_every_setting_with_a_description(capsys: pytest.CaptureFix
     lines = capsys.readouterr().out.splitlines()
     assert any(ln.startswith("detection.false_positive_budget: ") for ln in lines)
     assert all(ln.split(": ", 1)[1].strip() for ln in lines)
+
+
+def test_check_config_reports_secrets_as_set_or_not_never_the_value(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = next(p for p in EXAMPLES if p.name == "production.yaml")
+    monkeypatch.delenv("CANARY_SENTINEL_PAGERDUTY_ROUTING_KEY", raising=False)
+    assert main(["check-config", str(path)]) == 0
+    assert "CANARY_SENTINEL_PAGERDUTY_ROUTING_KEY is not set" in capsys.readouterr().out
+    key = "K" * 32
+    monkeypatch.setenv("CANARY_SENTINEL_PAGERDUTY_ROUTING_KEY", key)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "routing key set" in out and key not in out
+
+
+def test_a_service_routed_to_an_unknown_sink_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"services": {"a": {"alerting": {"sinks": ["pagerdooty"]}}}})
+    assert "services.a.alerting.sinks" in str(info.value) and "pagerdooty" in str(info.value)
