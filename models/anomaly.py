@@ -158,6 +158,16 @@ class EWZScoreModel:
                 x = _protected(x, mean, sd)
         self._level.update(x)
 
+    def score_learn_one(self, x: float) -> float:
+        """``score_one(x)`` then ``learn_one(x)`` in one pass (the engine's hot path)."""
+        level = self._level
+        if level.n < self.warmup:
+            level.update(x)
+            return 0.0
+        z, mean, sd = self._z(x)
+        level.update(_protected(x, mean, sd) if z > self.protect_z else x)
+        return z
+
     def to_state(self) -> list[float]:
         """``[n, mean, variance]``."""
         return self._level.state()

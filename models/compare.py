@@ -184,8 +184,11 @@ class MeanShiftTest:
         inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum
+        # one observation may add at most half the threshold: no single sample decides alone
+        cap = 0.5 * self.threshold
         for k, mu in enumerate(_MEAN_GRID):
-            s = cusum[k] + inv_var * mu * (excess - 0.5 * mu)
+            llr = inv_var * mu * (excess - 0.5 * mu)
+            s = cusum[k] + (llr if llr < cap else cap)
             s = s if s > 0.0 else 0.0
             cusum[k] = s
             if s > best:

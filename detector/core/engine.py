@@ -145,6 +145,9 @@ class Engine:
             weight = _weight(s.labels.get("weight"))
         check = sig.add(s.ts, s.role, s.value, s.count, self.interval, weight)
         if check is not None:
+            # the decision happens at the service's event-time clock, not at the (possibly
+            # late) pair's own time
+            check.ts = st.max_ts
             d = policy.on_check(pol, st.service, st.namespace, sig, check)
             if d is not None:
                 out.append(d)

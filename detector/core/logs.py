@@ -46,24 +46,19 @@ class LogState:
 
 def _emit(r: LogRecord, role: Role, b: _Bucket, interval: float) -> list[Sample]:
     ts = (b.index + 1) * interval
-    common = {"service": r.service, "namespace": r.namespace, "role": role, "count": b.total}
     return [
         Sample(
-            ts=ts,
-            signal="log_error_rate",
-            kind=SignalKind.ERROR_RATE,
-            value=b.errors / b.total,
-            labels=r.labels,
-            **common,  # type: ignore[arg-type]
-        ),
-        Sample(
-            ts=ts,
-            signal="log_new_template_rate",
-            kind=SignalKind.ERROR_RATE,
-            value=b.new / b.total,
-            labels=r.labels,
-            **common,  # type: ignore[arg-type]
-        ),
+            ts,
+            r.service,
+            r.namespace,
+            role,
+            signal,
+            n / b.total,
+            SignalKind.ERROR_RATE,
+            b.total,
+            r.labels,
+        )
+        for signal, n in (("log_error_rate", b.errors), ("log_new_template_rate", b.new))
     ]
 
 

@@ -120,30 +120,21 @@ def on_check(
 ) -> Decision | None:
     """Decide after one check of one signal."""
     if check.status == "fail" and sig.kind is not SignalKind.GAUGE:
-        if sig.fails >= sig.settings.failed_checks:
+        if sig.fails >= sig.settings.failed_checks and not st.rolled_back:
             action = Action(sig.settings.action)
-            if action is Action.ROLLBACK and not st.rolled_back:
-                st.rolled_back = True
+            rollback = action is Action.ROLLBACK
+            if rollback or not st.alerted:
+                if rollback:
+                    st.rolled_back = True
+                else:
+                    st.alerted = True
                 return _decision(
                     check.ts,
                     service,
                     namespace,
                     st,
                     Verdict.REGRESSION,
-                    Severity.CRITICAL,
-                    Action.ROLLBACK,
-                    _regression_reason(service, sig, check, Action.ROLLBACK),
-                    (evidence(sig, check, "fail"),),
-                )
-            if action is not Action.ROLLBACK and not st.alerted and not st.rolled_back:
-                st.alerted = True
-                return _decision(
-                    check.ts,
-                    service,
-                    namespace,
-                    st,
-                    Verdict.REGRESSION,
-                    Severity.ERROR,
+                    Severity.CRITICAL if rollback else Severity.ERROR,
                     action,
                     _regression_reason(service, sig, check, action),
                     (evidence(sig, check, "fail"),),

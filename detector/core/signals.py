@@ -142,8 +142,7 @@ class SignalState:
         x = math.log(value if value > _EPS else _EPS) if self.kind in _LOG_SCALE else value
         self.noise[idx].add(x)
         model = self.canary_model if idx == 0 else self.baseline_model
-        z = model.score_one(x)
-        model.learn_one(x)
+        z = model.score_learn_one(x)  # prequential: scored, then learned
         anomalous = z > self.settings.anomaly_z
         self.anomalous[idx] = anomalous
         cnt = float(count) if count is not None else -1.0
@@ -184,9 +183,11 @@ class SignalState:
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
         var = c_var + b_var
         if self.kind is SignalKind.THROUGHPUT:
-            # counts are Poisson: log(count) varies by at least 1/count
-            if c_cnt > 0 and b_cnt > 0:
-                var = max(var, 1.0 / c_cnt + 1.0 / b_cnt)
+            if c_cnt >= 0 and b_cnt >= 0:
+                # counts are Poisson: compare them with a continuity correction (a window with
+                # no requests is not minus infinity) and a variance of at least 1/count
+                x = math.log((c_cnt + 0.5) / (b_cnt + 0.5))
+                var = max(var, 1.0 / (c_cnt + 0.5) + 1.0 / (b_cnt + 0.5))
             floor = math.nan
             w = self.weight
             if 0.0 < w < 100.0:

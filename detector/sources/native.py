@@ -145,13 +145,18 @@ def _all_str(labels: dict[str, Any]) -> bool:
     return True
 
 
-def _sample_checked(obj: dict[str, Any], default_namespace: str) -> Sample:
+def _head(obj: dict[str, Any], default_namespace: str) -> tuple[float, str, str, Role]:
+    """``ts``, ``service``, ``namespace`` and ``role``: the fields samples and logs share."""
     if "ts" not in obj:
         raise DecodeError("missing_field", "required field `ts` is missing")
     ts = parse_ts(obj["ts"])
     service = _str(obj, "service")
     namespace = _str(obj, "namespace", required=False) or default_namespace
-    role = _role(obj)
+    return ts, service, namespace, _role(obj)  # type: ignore[return-value]
+
+
+def _sample_checked(obj: dict[str, Any], default_namespace: str) -> Sample:
+    ts, service, namespace, role = _head(obj, default_namespace)
     signal = _str(obj, "signal")
     if "value" not in obj:
         raise DecodeError("missing_field", "required field `value` is missing")
@@ -180,12 +185,7 @@ def _sample_checked(obj: dict[str, Any], default_namespace: str) -> Sample:
 
 
 def log_from(obj: dict[str, Any], default_namespace: str) -> LogRecord:
-    if "ts" not in obj:
-        raise DecodeError("missing_field", "required field `ts` is missing")
-    ts = parse_ts(obj["ts"])
-    service = _str(obj, "service")
-    namespace = _str(obj, "namespace", required=False) or default_namespace
-    role = _role(obj)
+    ts, service, namespace, role = _head(obj, default_namespace)
     level = _str(obj, "level")
     message = obj.get("message")
     if not isinstance(message, str):

@@ -1,15 +1,13 @@
-"""Fixtures of the alerting tests: a real Alertmanager (session), the fake PagerDuty receiver,
-hand-driven time, a dummy routing key and a private metrics registry per test."""
+"""Fixtures of the alerting tests: the fake PagerDuty receiver, hand-driven time, a dummy routing
+key and a private metrics registry per test (the real Alertmanager is in the root conftest)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from rollback.sinks.alertmanager_local import LocalAlertmanager
 from rollback.sinks.fake import FakeTime
 from rollback.sinks.fake_pagerduty import FakePagerDuty
 
@@ -39,15 +37,3 @@ def registry() -> CollectorRegistry:
 async def fake_pd() -> AsyncIterator[FakePagerDuty]:
     async with FakePagerDuty() as pd:
         yield pd
-
-
-@pytest.fixture(scope="session")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Alertmanager on 127.0.0.1 (Debian's prometheus-alertmanager); fails loudly when
-    the binary is missing, never skips."""
-    am = LocalAlertmanager(Path(tmp_path_factory.mktemp("alertmanager")))
-    am.start(timeout=60)
-    try:
-        yield am.url
-    finally:
-        am.stop()

@@ -1,27 +1,15 @@
-"""Fixtures of the end-to-end tests: a real Alertmanager and the contract-checking PagerDuty
-receiver, reachable from a service process on 127.0.0.1."""
+"""Fixtures of the end-to-end tests: the contract-checking PagerDuty receiver, reachable from a
+service process on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from rollback.sinks.alertmanager_local import LocalAlertmanager
 from rollback.sinks.fake_pagerduty import FakePagerDuty
-
-
-@pytest.fixture(scope="session")
-def alertmanager_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    am = LocalAlertmanager(Path(tmp_path_factory.mktemp("alertmanager-e2e")))
-    am.start(timeout=60)
-    try:
-        yield am.url
-    finally:
-        am.stop()
 
 
 @pytest.fixture

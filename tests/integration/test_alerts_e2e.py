@@ -40,7 +40,7 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     kafka_broker: LocalBroker,
     tmp_path: Path,
     pagerduty: FakePagerDuty,
-    alertmanager_url: str,
+    alertmanager: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SENTINEL_E2E_ROUTING_KEY", ROUTING_KEY)
@@ -52,7 +52,7 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
             "base_url": pagerduty.url,
             "routing_key": {"env": "SENTINEL_E2E_ROUTING_KEY"},
         },
-        {"type": "alertmanager", "url": alertmanager_url},
+        {"type": "alertmanager", "url": alertmanager},
         {"type": "log"},
     ]
     path.write_text(yaml.safe_dump(data))
@@ -64,7 +64,7 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     try:
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(lines[:half])))
         svc.wait_for("the page", lambda: bool(pagerduty.incidents))
-        svc.wait_for("the Alertmanager alert", lambda: bool(_am_alerts(alertmanager_url)))
+        svc.wait_for("the Alertmanager alert", lambda: bool(_am_alerts(alertmanager)))
         # a restart replays the uncommitted tail and re-reads the outbox: no second incident
         svc.stop()
         svc.start()
@@ -92,7 +92,7 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     assert "latency_p99_seconds" in text and "dry_run" in text
     assert pagerduty.change_events, "the rollback should show on the incident timeline"
 
-    (alert,) = _am_alerts(alertmanager_url)
+    (alert,) = _am_alerts(alertmanager)
     labels = alert["labels"]
     assert isinstance(labels, dict)
     assert labels["namespace"] == "shop" and labels["severity"] == "critical"

@@ -123,3 +123,18 @@ def test_state_is_a_handful_of_floats_and_restores() -> None:
     assert len(state) == 5 and all(isinstance(v, float) for v in state)
     cz2 = CalibratedZModel.from_state(state, log=True)
     assert _feed(cz2, xs[300:]) == pytest.approx(_feed(cz, xs[300:]), rel=1e-9)
+
+
+def test_score_learn_one_equals_score_then_learn() -> None:
+    import random
+
+    from models.anomaly import EWZScoreModel
+
+    rng = random.Random(3)
+    a, b = EWZScoreModel(), EWZScoreModel()
+    for i in range(500):
+        x = rng.gauss(10.0, 1.0) + (30.0 if i in (200, 201, 350) else 0.0)
+        z = a.score_one(x)
+        a.learn_one(x)
+        assert b.score_learn_one(x) == z
+        assert a.to_state() == b.to_state()
