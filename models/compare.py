@@ -23,9 +23,9 @@ Two families of data:
   share that fell on the canary tested against the share its traffic explains (conditional
   binomial), so 5 % canary traffic against 95 % stable is handled exactly, and sparse error
   series (zeros with a few errors) are evidence, not noise (Kayenta #426).
-- throughput: the log-ratio ``log(canary / baseline)`` against its own learned reference level
-  (the traffic split); the reference follows rises at once (the split was raised) and never
-  learns a drop.
+- throughput: the canary's share of the pooled requests against the share its learned
+  reference (the traffic split) implies, binomial like the error test; the reference follows
+  rises at once (the split was raised) and never learns a drop.
 """
 
 from __future__ import annotations
@@ -101,13 +101,40 @@ class NoiseTracker:
         return self.sq
 
 
+def binomial_step(
+    cusum: list[float],
+    rho0: float,
+    events: float,
+    exposure: float,
+    other_events: float,
+    other_exposure: float,
+    cap: float,
+) -> float:
+    """One CUSUM step per alternative of "``events`` per ``exposure`` exceed
+    ``other_events`` per ``other_exposure`` by more than ``rho0``", conditional on the pooled
+    events (binomial); each step adds at most ``cap``. Returns the largest CUSUM."""
+    if events + other_events <= 0 or exposure <= 0 or other_exposure <= 0:
+        return max(cusum)
+    pi0 = rho0 * exposure / (rho0 * exposure + other_exposure)
+    best = 0.0
+    for k, mult in enumerate(_RATIO_GRID):
+        rho = rho0 * mult
+        pik = rho * exposure / (rho * exposure + other_exposure)
+        llr = events * math.log(pik / pi0) + other_events * math.log((1.0 - pik) / (1.0 - pi0))
+        v = cusum[k] + (llr if llr < cap else cap)
+        v = v if v > 0.0 else 0.0
+        cusum[k] = v
+        if v > best:
+            best = v
+    return best
+
+
 class MeanShiftTest:
     """Sequential test that the canary's (log) level exceeds the baseline's by more than
-    ``min_log_effect``; ``higher_is_worse=False`` tests for a drop instead.
+    ``min_log_effect``.
 
     Each update takes the paired log-ratio ``x`` and its variance (the sum of both sides' noise,
-    from :class:`NoiseTracker`). With ``learn_reference`` the null level is not 0 but learned
-    from the signal itself (throughput, whose canary/baseline ratio is the traffic split).
+    from :class:`NoiseTracker`).
 
     >>> t = MeanShiftTest(min_log_effect=math.log(1.1), threshold=10.0)
     >>> [t.update(0.01 * ((-1) ** i), 1.0, 0.01).failed for i in range(20)][-1]
@@ -116,71 +143,27 @@ class MeanShiftTest:
     True
     """
 
-    __slots__ = (
-        "cusum",
-        "higher_is_worse",
-        "learn_reference",
-        "min_log_effect",
-        "n",
-        "recent",
-        "ref",
-        "threshold",
-        "var_floor",
-    )
+    __slots__ = ("cusum", "min_log_effect", "n", "recent", "threshold", "var_floor")
 
     def __init__(
-        self,
-        min_log_effect: float,
-        threshold: float,
-        *,
-        higher_is_worse: bool = True,
-        learn_reference: bool = False,
-        var_floor: float = 0.02**2,
+        self, min_log_effect: float, threshold: float, *, var_floor: float = 0.02**2
     ) -> None:
         self.min_log_effect = min_log_effect
         self.threshold = threshold
-        self.higher_is_worse = higher_is_worse
-        self.learn_reference = learn_reference
         self.var_floor = var_floor
         self.cusum = [0.0] * len(_MEAN_GRID)
         self.n = 0
-        self.ref = 0.0
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
 
     def update(
-        self,
-        x: float,
-        weight: float,
-        var: float,
-        *,
-        extra_effect: float = 0.0,
-        floor_ref: float = math.nan,
+        self, x: float, weight: float, var: float, *, extra_effect: float = 0.0
     ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
         variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
-        allowance); ``floor_ref`` is a least expected reference (for throughput: the share the
-        traffic split implies), used when the learned reference is lower."""
+        allowance)."""
         self.n += 1
-        sign = 1.0 if self.higher_is_worse else -1.0
-        if self.learn_reference:
-            if self.n == 1:
-                self.ref = x
-            else:
-                dev = (x - self.ref) * sign
-                band = max(self.min_log_effect, 3.0 * math.sqrt(var))
-                if dev < -band:
-                    # clearly better than the reference: the traffic split was raised; follow
-                    self.ref += (x - self.ref) * 0.5
-                elif dev < self.min_log_effect:
-                    # within the band: track the mean, slowly (an upper envelope would bias the
-                    # reference and turn noise into false drops)
-                    self.ref += (x - self.ref) * 0.05
-                # worse beyond the minimum effect: never learned
-            if floor_ref == floor_ref and (floor_ref - self.ref) * sign < 0.0:
-                self.ref = floor_ref
-        dev = (x - self.ref) * sign
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
-        excess = dev - self.min_log_effect - extra_effect
+        excess = x - self.min_log_effect - extra_effect
         inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum
@@ -188,22 +171,22 @@ class MeanShiftTest:
         cap = 0.5 * self.threshold
         for k, mu in enumerate(_MEAN_GRID):
             llr = inv_var * mu * (excess - 0.5 * mu)
-            s = cusum[k] + (llr if llr < cap else cap)
-            s = s if s > 0.0 else 0.0
-            cusum[k] = s
-            if s > best:
-                best = s
+            v = cusum[k] + (llr if llr < cap else cap)
+            v = v if v > 0.0 else 0.0
+            cusum[k] = v
+            if v > best:
+                best = v
         return CheckResult(
             score=best,
             threshold=self.threshold,
             failed=best >= self.threshold,
             canary=self.recent,
-            baseline=self.ref,
-            effect=math.exp(self.recent - self.ref),
+            baseline=0.0,
+            effect=math.exp(self.recent),
         )
 
     def to_state(self) -> list[float]:
-        return [float(self.n), self.ref, self.recent, *self.cusum]
+        return [float(self.n), self.recent, *self.cusum]
 
 
 class CountRatioTest:
@@ -235,26 +218,11 @@ class CountRatioTest:
         return max(self.min_ratio, (base_rate + self.min_abs) / base_rate)
 
     def update(self, c_err: float, c_req: float, b_err: float, b_req: float) -> CheckResult:
-        rho0 = self.null_ratio()
-        pooled = c_err + b_err
-        best = 0.0
-        cusum = self.cusum
-        if pooled > 0 and c_req > 0 and b_req > 0:
-            pi0 = rho0 * c_req / (rho0 * c_req + b_req)
-            # one paired sample may add at most half the threshold: error bursts are
-            # over-dispersed, so no single interval decides alone
-            cap = 0.5 * self.threshold
-            for k, mult in enumerate(_RATIO_GRID):
-                rho = rho0 * mult
-                pik = rho * c_req / (rho * c_req + b_req)
-                llr = c_err * math.log(pik / pi0) + b_err * math.log((1.0 - pik) / (1.0 - pi0))
-                s = cusum[k] + (llr if llr < cap else cap)
-                s = s if s > 0.0 else 0.0
-                cusum[k] = s
-                if s > best:
-                    best = s
-        else:
-            best = max(cusum)
+        # one paired sample may add at most half the threshold: error bursts are over-dispersed,
+        # so no single interval decides alone
+        best = binomial_step(
+            self.cusum, self.null_ratio(), c_err, c_req, b_err, b_req, 0.5 * self.threshold
+        )
         decay = 0.8
         self.c_err = self.c_err * decay + c_err
         self.c_req = self.c_req * decay + c_req
@@ -273,3 +241,119 @@ class CountRatioTest:
 
     def to_state(self) -> list[float]:
         return [self.c_err, self.c_req, self.b_err, self.b_req, *self.cusum]
+
+
+class ThroughputTest:
+    """Sequential test that the canary serves less than its expected share of requests, by more
+    than ``min_drop`` (a fraction), from request counts.
+
+    The expected share is a learned reference of the canary/baseline request ratio (the traffic
+    split), floored by the split the records state when they do (``weight``):
+
+    - it starts as the pooled ratio of the first samples, so one lucky window cannot set a
+      share the canary never reaches again;
+    - samples within the band are averaged in slowly (as counts, so small counts do not bias
+      it); samples worse than the minimum drop are never learned;
+    - a clearly higher share (beyond the minimum effect and three standard deviations) in three
+      samples in a row means the split was raised: the reference moves there;
+    - a change of the stated split starts the learning again.
+
+    Given the pooled requests of a paired sample, the baseline's are binomial: the test asks
+    whether the baseline got more than ``1 / (1 - min_drop)`` times its expected part, so a
+    canary at 10 requests a window is judged as exactly as one at 10,000.
+
+    >>> t = ThroughputTest(min_drop=0.25, threshold=10.0)
+    >>> any(t.update(50, 950).failed for _ in range(60))
+    False
+    >>> any(t.update(20, 950).failed for _ in range(10))
+    True
+    """
+
+    __slots__ = (
+        "cusum",
+        "ew_b",
+        "ew_c",
+        "floor",
+        "min_drop",
+        "n",
+        "recent",
+        "ref",
+        "rise",
+        "threshold",
+    )
+
+    FIRST = 6  # samples pooled into the first reference
+    RISE = 3  # samples in a row that show a raised split
+
+    def __init__(self, min_drop: float, threshold: float) -> None:
+        self.min_drop = min(max(min_drop, 0.0), 0.95)
+        self.threshold = threshold
+        self.cusum = [0.0] * len(_RATIO_GRID)
+        self.n = 0
+        self.ref = 0.0
+        self.recent = 0.0
+        self.ew_c = 0.0  # requests per window behind the reference (sums while n <= FIRST)
+        self.ew_b = 0.0
+        self.rise: list[float] = []  # x of the current run of clearly higher samples
+        self.floor = math.nan
+
+    def _learn(self, x: float, c_req: float, b_req: float, var: float) -> None:
+        if self.n <= self.FIRST:
+            self.ew_c += c_req
+            self.ew_b += b_req
+            self.ref = math.log((self.ew_c + 0.5) / (self.ew_b + 0.5))
+            if self.n == self.FIRST:
+                self.ew_c /= self.FIRST
+                self.ew_b /= self.FIRST
+            return
+        min_effect = -math.log1p(-self.min_drop)
+        dev = x - self.ref
+        if dev > max(min_effect, 3.0 * math.sqrt(var)):
+            self.rise.append(x)
+            if len(self.rise) >= self.RISE:
+                self.ref = sum(self.rise) / len(self.rise)
+                self.ew_c, self.ew_b = math.exp(self.ref), 1.0
+                self.rise = []
+            return
+        self.rise = []
+        if dev > -min_effect:
+            self.ew_c += (c_req - self.ew_c) * 0.05
+            self.ew_b += (b_req - self.ew_b) * 0.05
+            self.ref = math.log((self.ew_c + 0.01) / (self.ew_b + 0.01))
+
+    def update(self, c_req: float, b_req: float, floor_ref: float = math.nan) -> CheckResult:
+        """Add one paired sample: requests of canary and baseline in the same window, and the
+        least log-ratio the stated split implies (NaN when unknown)."""
+        if floor_ref != self.floor and not (floor_ref != floor_ref and self.floor != self.floor):
+            # the stated split changed: learn the new share from scratch
+            self.floor = floor_ref
+            self.n = 0
+            self.ew_c = self.ew_b = 0.0
+            self.rise = []
+        x = math.log((c_req + 0.5) / (b_req + 0.5))
+        var = 1.0 / (c_req + 0.5) + 1.0 / (b_req + 0.5)
+        self.n += 1
+        self._learn(x, c_req, b_req, var)
+        if floor_ref == floor_ref and floor_ref > self.ref:
+            self.ref = floor_ref
+        self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
+        best = binomial_step(
+            self.cusum,
+            1.0 / (1.0 - self.min_drop),
+            b_req,
+            1.0,
+            c_req,
+            math.exp(self.ref),
+            0.5 * self.threshold,
+        )
+        return CheckResult(
+            score=best,
+            threshold=self.threshold,
+            failed=best >= self.threshold,
+            canary=self.recent,
+            baseline=self.ref,
+            effect=math.exp(self.recent - self.ref),
+        )
+
+    def to_state(self) -> list[float]:
+        return [float(self.n), self.ref, self.recent, *self.cusum]

@@ -139,7 +139,9 @@ class Engine:
             kind = s.kind or self.config.kind_of(s.service, s.signal) or SignalKind.GAUGE
             settings = self.config.effective(s.service, s.signal)
             horizon = int(settings.rollout_duration_seconds / self.interval) + 1
-            sig = st.signals[s.signal] = SignalState(s.signal, kind, settings, horizon)
+            sig = st.signals[s.signal] = SignalState(
+                s.signal, kind, settings, horizon, self.interval
+            )
         weight = math.nan
         if sig.kind is SignalKind.THROUGHPUT and s.role is Role.CANARY and s.labels:
             weight = _weight(s.labels.get("weight"))

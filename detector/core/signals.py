@@ -21,6 +21,7 @@ from models.compare import (
     CountRatioTest,
     MeanShiftTest,
     NoiseTracker,
+    ThroughputTest,
     alarm_threshold,
 )
 
@@ -52,12 +53,9 @@ def _count_scale(reference: float, count: float) -> float:
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
     if kind in _COUNTED:
         return CountRatioTest(1.0 + s.min_effect_pct / 100.0, s.min_effect_abs, threshold)
-    return MeanShiftTest(
-        math.log1p(s.min_effect_pct / 100.0),
-        threshold,
-        higher_is_worse=kind is not SignalKind.THROUGHPUT,
-        learn_reference=kind is SignalKind.THROUGHPUT,
-    )
+    if kind is SignalKind.THROUGHPUT:
+        return ThroughputTest(s.min_effect_pct / 100.0, threshold)
+    return MeanShiftTest(math.log1p(s.min_effect_pct / 100.0), threshold)
 
 
 class SignalState:
@@ -69,6 +67,7 @@ class SignalState:
         "baseline_model",
         "canary_model",
         "fails",
+        "interval",
         "kind",
         "last_seen",
         "levels",
@@ -83,13 +82,21 @@ class SignalState:
     )
 
     def __init__(
-        self, name: str, kind: SignalKind, settings: DetectionSettings, horizon: int
+        self,
+        name: str,
+        kind: SignalKind,
+        settings: DetectionSettings,
+        horizon: int,
+        interval: float = 10.0,
     ) -> None:
         self.name = name
+        self.interval = interval
         self.kind = kind
         self.settings = settings
         threshold = alarm_threshold(settings.false_positive_budget, horizon)
-        self.test: MeanShiftTest | CountRatioTest = _new_test(kind, settings, threshold)
+        self.test: MeanShiftTest | CountRatioTest | ThroughputTest = _new_test(
+            kind, settings, threshold
+        )
         self.canary_model = EWZScoreModel(protect_z=settings.anomaly_z)
         self.baseline_model = EWZScoreModel(protect_z=settings.anomaly_z)
         # unpaired samples per role: (ts, value, count, anomalous)
@@ -182,17 +189,6 @@ class SignalState:
         b_var = b_noise * _count_scale(self.b_count, b_cnt)
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
         var = c_var + b_var
-        if self.kind is SignalKind.THROUGHPUT:
-            if c_cnt >= 0 and b_cnt >= 0:
-                # counts are Poisson: compare them with a continuity correction (a window with
-                # no requests is not minus infinity) and a variance of at least 1/count
-                x = math.log((c_cnt + 0.5) / (b_cnt + 0.5))
-                var = max(var, 1.0 / (c_cnt + 0.5) + 1.0 / (b_cnt + 0.5))
-            floor = math.nan
-            w = self.weight
-            if 0.0 < w < 100.0:
-                floor = math.log(w / (100.0 - w))
-            return test.update(x, weight, var, floor_ref=floor)
         allowance = 0.0
         if s.warmup_seconds > 0 and ts > self.started:
             # a new canary is often slower at first (cold caches, JIT): allow an excess that
@@ -224,6 +220,13 @@ class SignalState:
             else:  # no counts: treat each sample as min_count requests
                 n = float(max(s.min_count, 1))
                 result = test.update(c_val * n, n, b_val * n, n)
+        elif isinstance(test, ThroughputTest):
+            # requests in the window: the counts, or the rates times the interval
+            c_req = c_cnt if c_cnt >= 0 else c_val * self.interval
+            b_req = b_cnt if b_cnt >= 0 else b_val * self.interval
+            w = self.weight
+            floor = math.log(w / (100.0 - w)) if 0.0 < w < 100.0 else math.nan
+            result = test.update(c_req, b_req, floor)
         else:
             result = self._mean_shift(test, ts, c_val, c_cnt, b_val, b_cnt)
         self.pairs += 1
