@@ -91,6 +91,16 @@ class KafkaSettings(_Strict):
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of /metrics and /health (0 picks a free one)."
     )
+    data_dir: str | None = Field(
+        None,
+        description=(
+            "Where the worker keeps local table data (RocksDB files); default `<app_id>-data` "
+            "in the working directory."
+        ),
+    )
+    web_bind: str = Field(
+        "0.0.0.0", description="Address /metrics and /health listen on (127.0.0.1: local only)."
+    )
 
 
 class SignalSettings(DetectionOverride):

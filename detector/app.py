@@ -68,7 +68,9 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
         stream_wait_empty=False,
         web_enabled=True,
         web_port=k.web_port,
-        web_bind="0.0.0.0",
+        web_bind=k.web_bind,
+        datadir=k.data_dir or f"{k.app_id}-data",
+
         web_in_thread=False,
         key_serializer="raw",
         value_serializer="raw",

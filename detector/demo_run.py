@@ -139,10 +139,12 @@ def run_demo(speed: float = 60.0, keep_broker: bool = False) -> int:
                 "app_id": f"canary-sentinel-demo-{uuid.uuid4().hex[:6]}",
                 "partitions": 2,
                 "web_port": free_port(),
+                "web_bind": "127.0.0.1",
             },
         }
         with tempfile.TemporaryDirectory() as tmp:
             cfg_dict["alerting"] = {"outbox_path": str(Path(tmp) / "outbox.sqlite3")}
+            cfg_dict["kafka"]["data_dir"] = str(Path(tmp) / "data")  # type: ignore[index]
             cfg_path = Path(tmp) / "demo.yaml"
             cfg_path.write_text(yaml.safe_dump(cfg_dict))
             cfg = SentinelConfig.model_validate(cfg_dict)

@@ -41,6 +41,8 @@ def service_config(bootstrap: str, tmp: Path, **kafka: Any) -> tuple[SentinelCon
             "deadletter_topic": f"deadletter-{tag}",
             "partitions": 2,
             "web_port": free_port(),
+            "web_bind": "127.0.0.1",
+            "data_dir": str(tmp / "data"),
             **kafka,
         },
         "alerting": {"outbox_path": str(tmp / "outbox.sqlite3")},
