@@ -70,7 +70,6 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
         web_port=k.web_port,
         web_bind=k.web_bind,
         datadir=k.data_dir or f"{k.app_id}-data",
-
         web_in_thread=False,
         key_serializer="raw",
         value_serializer="raw",

@@ -62,11 +62,16 @@ class CheckResult:
 
 
 class NoiseTracker:
-    """Short-term noise of one side of a signal, from successive differences of its (log) value.
+    """Noise of one side of a signal, from its own (log) values.
 
-    ``var()`` is the variance of one sample around the local level: robust to a level shift
-    (a step moves one difference only, and differences are clipped at five sigma) and to slow
-    daily trends. Until ``n`` reaches a few samples it returns ``prior``.
+    ``var()`` is the short-term variance of one sample around the local level, from successive
+    differences: robust to a level shift (a step moves one difference only, and differences are
+    clipped at five sigma) and to slow daily trends. Until ``n`` reaches a few samples it
+    returns ``prior``.
+
+    ``wander()`` is the variance of the slow drift of the level itself (minutes-scale average
+    against a half-hour average): two groups of pods drift apart by about that much without
+    anything being wrong, so the comparison must not call such an offset a regression.
 
     >>> t = NoiseTracker()
     >>> for i in range(50):
@@ -75,12 +80,15 @@ class NoiseTracker:
     0.02
     """
 
-    __slots__ = ("last", "n", "sq")
+    __slots__ = ("fast", "last", "n", "slow", "sq", "wsq")
 
     def __init__(self) -> None:
         self.n = 0
         self.last = 0.0
         self.sq = 0.0  # EW mean of d^2 / 2
+        self.fast = 0.0  # EW level over about a minute
+        self.slow = 0.0  # EW level over about half an hour
+        self.wsq = 0.0  # EW mean of (fast - slow)^2
 
     def add(self, x: float) -> None:
         if self.n > 0:
@@ -89,6 +97,12 @@ class NoiseTracker:
                 cap = 25.0 * self.sq
                 d2 = d2 if d2 < cap else cap
             self.sq += (d2 - self.sq) * (1.0 / self.n if self.n < 10 else 0.05)
+            self.fast += (x - self.fast) * 0.15
+            self.slow += (x - self.slow) * (1.0 / self.n if self.n < 100 else 0.01)
+            w2 = (self.fast - self.slow) ** 2
+            self.wsq += (w2 - self.wsq) * (1.0 / self.n if self.n < 100 else 0.01)
+        else:
+            self.fast = self.slow = x
         self.last = x
         self.n += 1
 
@@ -99,6 +113,14 @@ class NoiseTracker:
             w = (self.n - 1) / 12.0
             return w * self.sq + (1.0 - w) * max(prior, self.sq)
         return self.sq
+
+    def wander(self) -> float:
+        """Variance of the slow level drift (short-term noise averaged out as far as the
+        minute-scale average does)."""
+        if self.n < 30:
+            return 0.0
+        # the fast average still carries part of the short-term noise: about a/(2-a) of it
+        return max(self.wsq - self.sq * 0.15 / 1.85, 0.0)
 
 
 def binomial_step(

@@ -189,12 +189,15 @@ class SignalState:
         b_var = b_noise * _count_scale(self.b_count, b_cnt)
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
         var = c_var + b_var
-        allowance = 0.0
+        # canary and baseline pods drift apart slowly without anything being wrong: an offset
+        # within 1.5 standard deviations of that drift (both sides drift: twice the baseline's
+        # variance) is not held against the canary
+        allowance = 1.5 * math.sqrt(2.0 * self.noise[1].wander())
         if s.warmup_seconds > 0 and ts > self.started:
             # a new canary is often slower at first (cold caches, JIT): allow an excess that
             # decays with the canary's age, so a transient never rolls back
             age = ts - self.started
-            allowance = math.log1p(s.warmup_allowance_pct / 100.0) * math.exp(
+            allowance += math.log1p(s.warmup_allowance_pct / 100.0) * math.exp(
                 -age / s.warmup_seconds
             )
         return test.update(x, weight, var, extra_effect=allowance)
