@@ -36,10 +36,13 @@ def replay_records(lines: Iterable[str | bytes], config: SentinelConfig) -> list
     """Decisions for ``lines`` (native JSON records, arrival order)."""
     pipe = Pipeline(config)
     out: list[Decision] = []
+    feed = pipe.feed
     for line in lines:
         raw = line.encode() if isinstance(line, str) else line
         if raw.strip():
-            out += pipe.feed(raw).decisions
+            fed = feed(raw)
+            if fed.decisions:
+                out += fed.decisions
     return out
 
 

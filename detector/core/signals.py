@@ -161,7 +161,13 @@ class SignalState:
             if gap < best_gap:
                 best, best_gap = i, gap
         if best < 0:
-            self.pending[idx].append((ts, value, cnt, anomalous))
+            item = (ts, value, cnt, anomalous)
+            if self.last_seen[1 - idx] > -math.inf:
+                self.pending[idx].append(item)  # wait for the partner
+            else:
+                # the other side has never reported (baseline history before the canary): keep
+                # only the latest sample, for the canary's first one to pair with
+                self.pending[idx][:] = [item]
             return None
         o_ts, o_val, o_cnt, o_anom = other.pop(best)
         if idx == 0:
