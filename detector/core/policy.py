@@ -115,6 +115,28 @@ def _decision(
     )
 
 
+def _recovered(
+    ts: float,
+    service: str,
+    namespace: str,
+    st: PolicyState,
+    reason: str,
+    recovers: Verdict | None,
+) -> Decision:
+    """An episode ended (``recovers``; ``None``: the rollout was replaced, all of them)."""
+    return _decision(
+        ts,
+        service,
+        namespace,
+        st,
+        Verdict.RECOVERED,
+        Severity.INFO,
+        Action.NONE,
+        reason,
+        recovers=recovers,
+    )
+
+
 def on_check(
     st: PolicyState, service: str, namespace: str, sig: SignalState, check: Check
 ) -> Decision | None:
@@ -167,16 +189,13 @@ def _shared_incident(
         st.calm_streak = 0 if any(st.shared_streak.values()) else st.calm_streak + 1
         if st.calm_streak >= _SHARED_CLEAR:
             st.anomaly_open = False
-            return _decision(
+            return _recovered(
                 check.ts,
                 service,
                 namespace,
                 st,
-                Verdict.RECOVERED,
-                Severity.INFO,
-                Action.NONE,
                 f"{service}: the shared incident is over; canary and baseline are back to normal.",
-                recovers=Verdict.ANOMALY,
+                Verdict.ANOMALY,
             )
     return None
 
@@ -217,16 +236,13 @@ def on_tick(
             st.no_data.discard(name)
             if not st.no_data:
                 out.append(
-                    _decision(
+                    _recovered(
                         now,
                         service,
                         namespace,
                         st,
-                        Verdict.RECOVERED,
-                        Severity.INFO,
-                        Action.NONE,
                         f"{service} canary is reporting {name} again.",
-                        recovers=Verdict.NO_DATA,
+                        Verdict.NO_DATA,
                     )
                 )
     return out
@@ -235,14 +251,12 @@ def on_tick(
 def replaced(st: PolicyState, service: str, namespace: str, ts: float) -> Decision | None:
     """The rollout moved to a new revision: close what the old one had open."""
     if st.rolled_back or st.alerted or st.anomaly_open:
-        return _decision(
+        return _recovered(
             ts,
             service,
             namespace,
             st,
-            Verdict.RECOVERED,
-            Severity.INFO,
-            Action.NONE,
             f"{service} revision {st.revision} was replaced by a new rollout.",
+            None,
         )
     return None
