@@ -221,13 +221,13 @@ class KubeAPIServer:
                     break
                 if time.monotonic() > deadline:
                     raise KubeFixtureError(f"CRD {name} not Established: {conds}")
-                time.sleep(0.1)
+                time.sleep(0.1)  # poll interval, under the deadline
             # Established does not mean the new API is served yet: wait for discovery too.
             group, version = crd["spec"]["group"], crd["spec"]["versions"][0]["name"]
             while c.get(f"/apis/{group}/{version}").status_code != 200:
                 if time.monotonic() > deadline:
                     raise KubeFixtureError(f"/apis/{group}/{version} never served")
-                time.sleep(0.1)
+                time.sleep(0.1)  # poll interval, under the deadline
 
     def check_alive(self) -> None:
         for name, proc, log in self.procs:
@@ -270,7 +270,7 @@ def _wait_ready(server: KubeAPIServer, deadline_seconds: float) -> None:
             if time.monotonic() > deadline:
                 logs = "\n".join(f"--- {n}:\n{_tail(p)}" for n, _, p in server.procs)
                 raise KubeFixtureError(f"kube-apiserver not ready: {last}\n{logs}")
-            time.sleep(0.2)
+            time.sleep(0.2)  # poll interval, under the deadline
 
 
 def start_kube_apiserver(

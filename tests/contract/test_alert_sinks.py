@@ -100,7 +100,7 @@ async def eventually(h: Harness, d: Decision, expected: int) -> None:
     deadline = loop.time() + DEADLINE
     while (got := await h.open_count(d)) != expected:
         assert loop.time() < deadline, f"{got} open alerts, expected {expected}"
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll interval, under the deadline
 
 
 def alerts_for(d: Decision, outcome: ActionOutcome | None) -> tuple[Alert, Alert, Alert]:

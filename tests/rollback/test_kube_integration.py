@@ -304,7 +304,7 @@ async def _until_allowed(
         except RollbackFailed as exc:
             if "missing permission" not in exc.reason or time.monotonic() > deadline:
                 raise
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # poll interval, under the deadline
 
 
 async def test_in_cluster_service_account_gets_403_before_rbac_and_succeeds_after(
