@@ -30,6 +30,9 @@ class ActionRunner:
         self._chains: dict[str, asyncio.Task[None]] = {}
         self.failures = 0
         self.handled = 0
+        # set once the handler has started (the rollback ledger read, the alert outbox open);
+        # decisions made before that wait for it instead of racing it
+        self.ready = asyncio.Event()
 
     def submit(self, decision: Decision) -> None:
         key = decision.rollout_key
@@ -39,6 +42,7 @@ class ActionRunner:
     async def _run(self, prev: asyncio.Task[None] | None, decision: Decision) -> None:
         if prev is not None:
             await asyncio.gather(prev, return_exceptions=True)
+        await self.ready.wait()
         try:
             await self._handle(decision)
             self.handled += 1

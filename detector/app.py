@@ -109,7 +109,14 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
         worker.forget({tp.partition for tp in revoked})
 
     async def start_actions() -> None:
-        await acts.start()
+        try:
+            await acts.start()
+        except Exception:
+            # keep judging and recording decisions: a ledger or outbox that cannot start is
+            # logged, and each action then fails loudly on its own
+            log.exception("the rollback dispatcher or the alert router failed to start")
+        finally:
+            runner.ready.set()
 
     app.timer(interval=k.checkpoint_every_seconds)(checkpoint_quiet_partitions)
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]

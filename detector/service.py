@@ -129,7 +129,8 @@ class Worker:
         for rec in records:
             st = self._state_for(rec.service, rec.namespace)
             if offset <= st.offsets.get(topic, -1):
-                self.skipped += 1
+                self.skipped += 1  # already in the restored checkpoint
+                log.debug("skip %s/%s/%s: in the checkpoint", topic, partition, offset)
                 continue
             decisions += self.engine.process(rec)
             st.offsets[topic] = offset
@@ -173,8 +174,15 @@ class Worker:
                 self.checkpoint(p)
 
     def forget(self, partitions: set[int]) -> None:
-        """Partitions were taken away: another worker continues from their checkpoints."""
+        """Partitions were taken away: checkpoint what they hold (so the commit that follows a
+        revocation covers only checkpointed records, and nothing waits for an ack that can no
+        longer come), then drop them; whoever gets them next continues from the checkpoint."""
+        log.info("partitions %s revoked: checkpointing, then handing over", sorted(partitions))
         for p in partitions:
+            try:
+                self.checkpoint(p)
+            except Exception:  # the records stay unacked and are delivered again: no loss
+                log.exception("could not checkpoint partition %s on revocation", p)
             self.partitions.pop(p, None)
         for s in [s for s, p in self.where.items() if p in partitions]:
             del self.where[s]
