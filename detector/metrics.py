@@ -19,6 +19,11 @@ class ServiceMetrics:
             ["topic"],
             registry=r,
         )
+        self.skipped = Counter(
+            "canary_sentinel_records_skipped_total",
+            "Records delivered again after a restart and skipped: their checkpoint has them.",
+            registry=r,
+        )
         self.bad_records = Counter(
             "canary_sentinel_bad_records_total",
             "Records that could not be decoded (sent to the dead-letter topic), by fault.",

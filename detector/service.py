@@ -130,6 +130,7 @@ class Worker:
             st = self._state_for(rec.service, rec.namespace)
             if offset <= st.offsets.get(topic, -1):
                 self.skipped += 1  # already in the restored checkpoint
+                self.metrics.skipped.inc()
                 log.debug("skip %s/%s/%s: in the checkpoint", topic, partition, offset)
                 continue
             decisions += self.engine.process(rec)

@@ -167,10 +167,22 @@ def test_restart_restores_state_from_the_changelog(
         svc.stop(how)
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(rest)))
         svc.start()
+        # every record of the second half has gone through the restarted worker when it has
+        # folded (or skipped as already checkpointed) as many as were produced after the stop
         svc.wait_for(
             "the second half to be processed",
             lambda: (
-                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+                svc.counted("canary_sentinel_records_total")
+                + svc.counted("canary_sentinel_records_skipped_total")
+                >= len(rest)
+            ),
+        )
+        expected = _replayed(lines)
+        svc.wait_for(
+            "the decisions of an uninterrupted run",
+            lambda: (
+                _decisions(asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic)))
+                == expected
             ),
         )
         # state came from the changelog: the restarted worker did not fold the first half again
