@@ -84,8 +84,10 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
     runner = ActionRunner(acts)
 
     async def send_decision(key: bytes, value: bytes) -> None:
-        fut = await decisions.send(key=key, value=value)
-        await fut  # a decision is durable before anything acts on it
+        # Buffered, not awaited to the broker: awaiting delivery inside the agent can stall it
+        # for good while the producer is still starting. faust flushes the producer before it
+        # commits, so the decision is durable before the offset of its record is committed.
+        await decisions.send(key=key, value=value)
 
     async def send_deadletter(key: bytes, value: bytes) -> None:
         await deadletter.send(key=key, value=value)
