@@ -18,6 +18,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,41 +32,104 @@ from benchmarks.nab_scoring import (
     sweep,
 )
 from models.anomaly import CalibratedZModel
+from models.novelty import DailyProfile, QuietRecord, RangeNovelty, RollingMean
 
 DETECTOR_NAME = "canarySentinel"
 DEFAULT_NAB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
 
 
 class NabDetector:
-    """What NAB scores: the per-signal model, made to answer once per excursion.
+    """What NAB scores: the per-signal models of :mod:`models`, made to answer once per excursion.
 
-    Two :class:`~models.anomaly.CalibratedZModel` views of the series (the value, and its
-    signed ``log1p`` for positive heavy-tailed series) score each row; the larger calibrated score
-    wins. Because NAB credits only the first detection in a window and charges every other
-    detection, a row reports its score only when it exceeds a decaying maximum of the scores
-    just before it (``decay`` per row): whatever threshold is chosen later, a burst alarms once
-    at its start, and again only if it grows. No threshold is needed at detection time.
+    Three kinds of evidence, each scale-free so that one corpus-wide threshold means about the
+    same on every series:
+
+    - the calibrated z-score (:class:`~models.anomaly.CalibratedZModel`) of the change from the
+      previous row; when the signal's daily profile (:class:`~models.novelty.DailyProfile`)
+      explains nearly all its variance (unexplained share below ``daily_gate``), the calibrated
+      z-score of the departure from that profile replaces it, so that a daily rhythm is not
+      itself an anomaly and a broken rhythm is. (A z-score of the value itself adds more false
+      alarms than detections once new ranges are scored: measured, 73.7 against 74.0 standard.);
+    - a new range (:class:`~models.novelty.RangeNovelty`): the value beyond everything seen so
+      far by more than ``range_tolerance`` of that range, or the mean of the last
+      ``mean_width`` values beyond the range of such means by ``mean_tolerance``, once
+      ``range_warmup`` values have set the range (the n-th of n exchangeable values is a new
+      extreme with chance 2/n, so an early record means little); a new range
+      scores ``range_score`` (in z units), once per run of new-range rows separated by less
+      than ``range_holdoff`` rows;
+    - a record silence (:class:`~models.novelty.QuietRecord`): the longest run so far below the
+      signal's usual level scores ``quiet_score``.
+
+    NAB credits only the first detection in a window and charges every other detection, so the
+    z-scores report a row only when it exceeds a decaying maximum of the scores just before it
+    (``decay`` per row): whatever threshold is chosen later, a burst alarms once at its start,
+    and again only if it grows.
     """
 
     def __init__(
-        self, decay: float = 0.99, protect_z: float | None = None, relearn_after: int | None = None
+        self,
+        decay: float = 0.99,
+        range_tolerance: float = 0.02,
+        mean_width: int = 20,
+        mean_tolerance: float = 0.05,
+        range_score: float = 5.0,
+        range_holdoff: int = 20,
+        range_warmup: int = 400,
+        daily_gate: float = 0.05,
+        quiet_score: float = 4.4,
     ) -> None:
-        self.models = (
-            CalibratedZModel(protect_z=protect_z, warmup=50, relearn_after=relearn_after),
-            CalibratedZModel(protect_z=protect_z, warmup=50, log=True, relearn_after=relearn_after),
-        )
+        self.change = CalibratedZModel(protect_z=None, warmup=50)
+        self.daily = DailyProfile()
+        self.daily_z = CalibratedZModel(protect_z=None, warmup=50)
+        self.range = RangeNovelty(warmup=range_warmup)
+        self.mean = RollingMean(mean_width)
+        self.mean_range = RangeNovelty(warmup=range_warmup)
+        self.quiet = QuietRecord()
+        self.quiet_score = quiet_score
         self.decay = decay
+        self.range_tolerance = range_tolerance
+        self.mean_tolerance = mean_tolerance
+        self.range_score = range_score
+        self.range_holdoff = range_holdoff
+        self.daily_gate = daily_gate
+        self._prev: float | None = None
         self._recent = 0.0
+        self._row = 0
+        self._last_new_range = -(10**9)
 
-    def step(self, x: float) -> float:
-        """Score one row, then learn it. Returns the unsaturated score (>= 0)."""
-        s = 0.0
-        for m in self.models:
-            s = max(s, m.score_one(x))
-            m.learn_one(x)
-        out = s if s > self._recent else 0.0
-        self._recent = max(s, self._recent * self.decay)
+    def step(self, ts: float, x: float) -> float:
+        """Score one row (``ts`` in seconds), then learn it. Returns the unsaturated score."""
+        z = _score_learn(self.change, 0.0 if self._prev is None else x - self._prev)
+        self._prev = x
+        r = self.daily.residual(ts, x)
+        self.daily.learn_one(ts, x)
+        if r is not None:
+            dz = _score_learn(self.daily_z, r)
+            if self.daily.unexplained < self.daily_gate:
+                z = dz
+        out = z if z > self._recent else 0.0
+        self._recent = max(z, self._recent * self.decay)
+
+        new_range = self.range.score_one(x) > self.range_tolerance
+        self.range.learn_one(x)
+        m = self.mean.update(x)
+        if m is not None:
+            new_range = new_range or self.mean_range.score_one(m) > self.mean_tolerance
+            self.mean_range.learn_one(m)
+        if new_range:
+            if self._row - self._last_new_range > self.range_holdoff:
+                out = max(out, self.range_score)
+            self._last_new_range = self._row
+        if self.quiet.update(x):
+            out = max(out, self.quiet_score)
+        self._row += 1
         return out
+
+
+def _score_learn(model: CalibratedZModel, x: float) -> float:
+    s = model.score_one(x)
+    model.learn_one(x)
+    return s
 
 
 def to_unit(score: float) -> float:
@@ -73,6 +137,11 @@ def to_unit(score: float) -> float:
     (``log1p`` first, so that even scores of 1e12 stay distinct in a double)."""
     v = math.log1p(score)
     return v / (1.0 + v)
+
+
+def seconds(timestamp: str) -> float:
+    """A NAB timestamp (naive, as written in the CSVs) as seconds since the epoch, read as UTC."""
+    return datetime.fromisoformat(timestamp.strip()).replace(tzinfo=UTC).timestamp()
 
 
 def run_detector(
@@ -84,7 +153,9 @@ def run_detector(
     out = []
     for k, f in enumerate(files):
         det = make()
-        out.append([to_unit(det.step(v)) for v in f.values])
+        out.append(
+            [to_unit(det.step(seconds(t), v)) for t, v in zip(f.timestamps, f.values, strict=True)]
+        )
         if progress is not None:
             progress(f"[{k + 1}/{len(files)}] {f.name}")
     return out
@@ -167,16 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results-dir", type=Path, help="write NAB-layout result CSVs here")
     ap.add_argument("--decay", type=float, default=0.99, help="per-row decay of the suppressor")
     ap.add_argument(
-        "--protect-z",
+        "--range-tolerance",
         type=float,
-        default=None,
-        help="clip points beyond this raw z before learning (default: learn everything)",
+        default=0.02,
+        help="how far beyond the range seen so far (a fraction of it) is a new range",
     )
     ap.add_argument(
-        "--relearn-after",
-        type=int,
-        default=None,
-        help="with --protect-z: accept a new level after this many protected points in a row",
+        "--daily-gate",
+        type=float,
+        default=0.05,
+        help="judge against the daily profile when it leaves less than this share of variance",
     )
     args = ap.parse_args(argv)
 
@@ -187,7 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     profiles = load_profiles(args.nab_dir)
     note(f"{len(files)} files, {sum(len(f) for f in files)} rows")
     scores = run_detector(
-        files, lambda: NabDetector(args.decay, args.protect_z, args.relearn_after), note
+        files,
+        lambda: NabDetector(
+            args.decay, range_tolerance=args.range_tolerance, daily_gate=args.daily_gate
+        ),
+        note,
     )
     ours = evaluate(files, scores, profiles)
     if args.results_dir is not None:

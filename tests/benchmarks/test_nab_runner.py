@@ -89,11 +89,45 @@ def test_detector_has_no_look_ahead(tmp_path: Path) -> None:
     # The scores of a prefix do not depend on what follows it.
     _make_corpus(tmp_path, files=1)
     f = load_corpus(tmp_path)[0]
+    ts = [nab.seconds(t) for t in f.timestamps]
     det = nab.NabDetector()
-    full = [det.step(v) for v in f.values]
+    full = [det.step(t, v) for t, v in zip(ts, f.values, strict=True)]
     det = nab.NabDetector()
-    prefix = [det.step(v) for v in f.values[:250]]
+    prefix = [det.step(t, v) for t, v in zip(ts[:250], f.values[:250], strict=True)]
     assert prefix == full[:250]
+
+
+def _daily_square_wave(
+    days: int, broken_day: int | None, seed: int = 3
+) -> list[tuple[float, float]]:
+    """Five-minute rows of a day that is high from 08:00 to 18:00, with small noise; on
+    ``broken_day`` the day never rises."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(days * 288):
+        day, slot = divmod(i, 288)
+        high = 96 <= slot < 216 and day != broken_day
+        rows.append((i * 300.0, (80.0 if high else 20.0) + rng.gauss(0, 2)))
+    return rows
+
+
+def test_detector_judges_a_daily_signal_against_its_daily_profile() -> None:
+    # Every normal rise and fall is a jump of 30 sigma; only the day that does not rise is news.
+    rows = _daily_square_wave(days=12, broken_day=9)
+    det = nab.NabDetector()
+    scores = [det.step(t, v) for t, v in rows]
+    after_warmup = scores[5 * 288 : 9 * 288]
+    broken = scores[9 * 288 + 96 : 9 * 288 + 216]
+    assert max(broken) > 2.0 * max(after_warmup)
+
+
+def test_detector_scores_a_record_silence() -> None:
+    # A job that spikes every 10 rows stops for good: no single value is unusual, the silence is.
+    values = [50.0 if i % 10 == 0 else 1.0 for i in range(3000)] + [1.0] * 200
+    det = nab.NabDetector()
+    scores = [det.step(i * 60.0, v) for i, v in enumerate(values)]
+    assert max(scores[3000:]) >= det.quiet_score
+    assert max(scores[1500:3000]) < det.quiet_score
 
 
 def test_to_unit_is_monotone_and_unsaturated() -> None:
