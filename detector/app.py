@@ -5,7 +5,8 @@ Who calls this: ``canary-sentinel run`` (:func:`run_worker`) and the integration
 stays thin: every message goes to :class:`detector.service.Worker`. Settings follow the
 production advice for faust-streaming 0.15: ``concurrency=1`` (higher lets the consumer commit
 past an in-flight message), at-least-once with idempotent effects, manual acks tied to
-checkpoints.
+checkpoints; after a rebalance, no source record is fetched until faust has seeked the partitions
+back to their committed offsets (:func:`hold_fetching_until_seeked`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from detector.wiring import Actions, build_actions
 
 log = logging.getLogger("canary_sentinel.app")
 
+#: The table of checkpoints; its changelog topic is ``<app_id>-<STATE_TABLE>-changelog``.
+STATE_TABLE = "service-state"
+
 
 class TableStore:
     """Checkpoints in a faust table: the local store plus a changelog record sent to the
@@ -42,6 +46,24 @@ class TableStore:
     def put(self, key: bytes, value: bytes, partition: int) -> None:
         self.table.data[key] = value
         self.table.send_changelog(partition, key, value)
+
+
+async def hold_fetching_until_seeked(app: faust.App, **_: Any) -> None:
+    """Stop fetching source records while faust hands the partitions back after a rebalance.
+
+    faust-streaming 0.15 (``Recovery.on_recovery_completed``, right after sending
+    ``on_rebalance_complete``) resumes the source partitions, seeks them to the committed
+    offsets, and only then resumes flow control, which empties every agent's buffer. The fetcher
+    runs all along (flow was resumed to read the changelogs), so records fetched during the seek
+    land in the agent's buffer and are thrown away, while the consumer has already counted them
+    as read and does not fetch them again: they are never folded and never acked. One lost
+    record is committed over silently; two in a row can stop the commits for good (faust commits
+    only up to a gap in the acked offsets). Upstream: faust-streaming/faust#596.
+
+    faust resumes fetching itself after emptying the buffers (or, if another rebalance cuts this
+    one short, when that one's recovery reads the changelogs), so nothing else is needed.
+    """
+    app.consumer.stop_flow()
 
 
 @dataclass
@@ -77,7 +99,7 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
     source = app.topic(k.metrics_topic, k.logs_topic, partitions=k.partitions)
     decisions = app.topic(k.decisions_topic, partitions=1)
     deadletter = app.topic(k.deadletter_topic, partitions=1)
-    table = app.Table("service-state", partitions=k.partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(STATE_TABLE, partitions=k.partitions, key_type=bytes, value_type=bytes)
     store = TableStore(table)
     metrics = ServiceMetrics()
     acts = actions or build_actions(config)
@@ -122,6 +144,7 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
 
     app.timer(interval=k.checkpoint_every_seconds)(checkpoint_quiet_partitions)
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_rebalance_complete.connect(hold_fetching_until_seeked)  # type: ignore[arg-type]
     app.task(start_actions)
 
     @app.page("/metrics")

@@ -128,6 +128,9 @@ class Worker:
             records = []
         for rec in records:
             st = self._state_for(rec.service, rec.namespace)
+            # noted even when the record is skipped: a state held in memory must be dropped with
+            # its partition, or it would outlive checkpoints another worker writes meanwhile
+            self.where[rec.service] = partition
             if offset <= st.offsets.get(topic, -1):
                 self.skipped += 1  # already in the restored checkpoint
                 self.metrics.skipped.inc()
@@ -136,7 +139,6 @@ class Worker:
             decisions += self.engine.process(rec)
             st.offsets[topic] = offset
             part.dirty.add(rec.service)
-            self.where[rec.service] = partition
             self.metrics.records.labels("logs" if logs else "metrics").inc()
         for d in decisions:
             await self._emit(d)

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from config.schema import SentinelConfig
 from detector.kafka_admin import ensure_service_topics
@@ -134,8 +134,10 @@ async def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | No
     return n
 
 
-async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Every record of ``topic`` up to its end offsets now."""
+async def read_records(
+    bootstrap: str, topic: str, timeout: float = 10.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` up to its end offsets now, as stored (bytes, partition, offset)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -150,7 +152,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[di
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
-        out: list[dict[str, Any]] = []
+        out: list[ConsumerRecord[bytes, bytes]] = []
 
         async def behind() -> bool:
             for tp in tps:
@@ -161,10 +163,17 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[di
         while await behind():
             batch = await consumer.getmany(timeout_ms=500)
             for msgs in batch.values():
-                out += [orjson.loads(m.value) for m in msgs]
+                out += msgs
         return out
     finally:
         await consumer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every record of ``topic`` up to its end offsets now, decoded from JSON (tombstones left
+    out)."""
+    records = await read_records(bootstrap, topic, timeout)
+    return [orjson.loads(r.value) for r in records if r.value is not None]
 
 
 def setup_topics(bootstrap: str, cfg: SentinelConfig) -> None:

@@ -4,21 +4,28 @@ and restart from the changelog."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 import signal
 from pathlib import Path
 
 import orjson
 import pytest
 
+from config.schema import SentinelConfig
+from detector.app import STATE_TABLE
+from detector.core.engine import ServiceState
 from detector.demo import HEALTHY, REGRESSING, DemoPlan, demo_lines
 from detector.localbroker import LocalBroker
+from detector.pipeline import Pipeline
 from detector.replay import replay_records
+from tests.engine_state import plain
 from tests.integration.harness import (
     ServiceProcess,
     consumer_lag,
     keyed,
     produce,
     read_all,
+    read_records,
     service_config,
     setup_topics,
 )
@@ -80,13 +87,46 @@ def _decisions(recs: list[dict[str, object]]) -> list[tuple[object, ...]]:
 
 
 def _replayed(lines: list[bytes]) -> list[tuple[object, ...]]:
-    from config.schema import SentinelConfig
-
     cfg = SentinelConfig(namespace="shop")
     return sorted(
         (d.service, d.ts, d.verdict.value, d.action.value, d.reason)
         for d in replay_records(lines, cfg)
     )
+
+
+def _uninterrupted(lines: list[bytes], cfg: SentinelConfig) -> dict[str, object]:
+    """Each service's state after one uninterrupted pass over ``lines``."""
+    pipe = Pipeline(cfg)
+    for line in lines:
+        pipe.feed(line)
+    return {name: plain(st) for name, st in pipe.engine.services.items()}
+
+
+def _checkpointed(
+    bootstrap: str, cfg: SentinelConfig
+) -> dict[str, tuple[ServiceState, dict[str, int]]]:
+    """Each service's last checkpoint in the changelog: its state (offsets taken out, replay
+    keeps none) and the source offsets it covers."""
+    topic = f"{cfg.kafka.app_id}-{STATE_TABLE}-changelog"
+    latest: dict[bytes, bytes] = {}
+    for rec in asyncio.run(read_records(bootstrap, topic)):
+        if rec.key is not None and rec.value is not None:
+            latest[rec.key] = rec.value
+    out: dict[str, tuple[ServiceState, dict[str, int]]] = {}
+    for key, blob in latest.items():
+        st: ServiceState = pickle.loads(blob)
+        offsets, st.offsets = st.offsets, {}
+        out[key.decode()] = (st, offsets)
+    return out
+
+
+def _last_offsets(bootstrap: str, topic: str) -> dict[str, int]:
+    """The offset of each service's last record in ``topic`` (records are keyed by service)."""
+    last: dict[str, int] = {}
+    for rec in asyncio.run(read_records(bootstrap, topic)):
+        if rec.key is not None:
+            last[rec.key.decode()] = max(rec.offset, last.get(rec.key.decode(), -1))
+    return last
 
 
 def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
@@ -142,9 +182,6 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     } <= kinds
 
 
-# Known issue, not yet root-caused: right after a restart the worker sometimes stops consuming
-# (see the project's open work on restart handling); a fresh attempt starts from scratch.
-@pytest.mark.flaky(reruns=2)
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_restart_restores_state_from_the_changelog(
     kafka_broker: LocalBroker, tmp_path: Path, how: int
@@ -157,30 +194,24 @@ def test_restart_restores_state_from_the_changelog(
     cut_ts = PLAN.canary_start + 90.0
     first = [ln for ln in lines if orjson.loads(ln)["ts"] < cut_ts]
     rest = lines[len(first) :]
+    expected = _replayed(lines)
+
+    def lag() -> int:
+        return consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic)
+
     svc = ServiceProcess(cfg, path, tmp_path / "service")
     svc.start()
     try:
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(first)))
-        svc.wait_for(
-            "the first half to be checkpointed",
-            lambda: (
-                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
-            ),
-        )
+        svc.wait_for("the first half to be checkpointed and committed", lambda: lag() == 0)
         svc.stop(how)
+        # the second half waits in the topic: the restarted worker finds a backlog as soon as
+        # its partitions are assigned
         asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, keyed(rest)))
         svc.start()
-        # every record of the second half has gone through the restarted worker when it has
-        # folded (or skipped as already checkpointed) as many as were produced after the stop
-        svc.wait_for(
-            "the second half to be processed",
-            lambda: (
-                svc.counted("canary_sentinel_records_total")
-                + svc.counted("canary_sentinel_records_skipped_total")
-                >= len(rest)
-            ),
-        )
-        expected = _replayed(lines)
+        # commits follow checkpoints: with nothing left to commit, the restarted worker has
+        # checkpointed the whole backlog
+        svc.wait_for("every record to be committed after the restart", lambda: lag() == 0)
         svc.wait_for(
             "the decisions of an uninterrupted run",
             lambda: (
@@ -188,12 +219,20 @@ def test_restart_restores_state_from_the_changelog(
                 == expected
             ),
         )
-        # state came from the changelog: the restarted worker did not fold the first half again
-        # (the decisions below could not equal an uninterrupted run's without that state)
-        folded = svc.counted("canary_sentinel_records_total")
-        assert len(rest) - 2 <= folded < len(first)
+        # the first half was committed before the stop: the restarted worker folds exactly the
+        # second half, each record once (the first half came from the changelog, and nothing of
+        # the second half was lost or folded twice)
+        assert svc.counted("canary_sentinel_records_total") == len(rest)
     finally:
         svc.stop()
     decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
-    assert _decisions(decisions) == _replayed(lines)
+    assert _decisions(decisions) == expected
     assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
+    # what the restarted worker checkpointed is what an uninterrupted run ends with
+    saved = _checkpointed(kafka_broker.bootstrap, cfg)
+    assert {s: plain(st) for s, (st, _) in saved.items()} == _uninterrupted(lines, cfg)
+    # and each service's checkpoint covers its last record in the topic
+    last = _last_offsets(kafka_broker.bootstrap, cfg.kafka.metrics_topic)
+    assert {s: offsets for s, (_, offsets) in saved.items()} == {
+        s: {cfg.kafka.metrics_topic: offset} for s, offset in last.items()
+    }

@@ -13,6 +13,7 @@ from detector.demo import REGRESSING, DemoPlan, demo_lines
 from detector.metrics import ServiceMetrics
 from detector.replay import replay_records
 from detector.service import DictStore, Worker
+from tests.engine_state import plain
 
 PLAN = DemoPlan(history_minutes=10, canary_minutes=6, regress_at_minute=2)
 TOPIC = "sentinel.metrics"
@@ -101,3 +102,31 @@ def test_bad_records_go_to_the_deadletter_with_reason_and_bytes() -> None:
     assert first["topic"] == TOPIC and first["offset"] == 0
     assert second["kind"] == "bad_role" and second["record"].startswith("{")
     assert w.pipeline.bad == {"not_json": 1, "bad_role": 1}
+
+
+def _states(w: Worker) -> dict[str, object]:
+    return {name: plain(st) for name, st in w.engine.services.items()}
+
+
+def test_a_partition_that_comes_back_continues_from_the_newest_checkpoint() -> None:
+    lines = list(demo_lines(PLAN))
+    store = DictStore()
+    w, _ = _worker(store, [], [], every=37)
+    _feed(w, lines[:100])
+    w.checkpoint(0)
+    # a restarted worker gets records its checkpoints already cover (the consumer resumes at
+    # or before them), then loses the partition before any new record
+    restarted, _ = _worker(store, [], [], every=37)
+    _feed(restarted, lines[90:100], start=90)
+    assert restarted.skipped == 10
+    restarted.forget({0})
+    # meanwhile another worker owns the partition and checkpoints further
+    other, _ = _worker(store, [], [], every=37)
+    _feed(other, lines[90:150], start=90)
+    other.checkpoint(0)
+    # the partition comes back: the worker continues from the other worker's checkpoint, not
+    # from what it restored before
+    _feed(restarted, lines[150:], start=150)
+    uninterrupted, _ = _worker(DictStore(), [], [], every=37)
+    _feed(uninterrupted, lines)
+    assert _states(restarted) == _states(uninterrupted)
