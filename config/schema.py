@@ -85,6 +85,18 @@ class KafkaSettings(_Strict):
     checkpoint_every_seconds: float = Field(
         1.0, gt=0, description="... or after this many wall-clock seconds, whichever comes first."
     )
+    session_timeout_seconds: float = Field(
+        60.0,
+        ge=6.0,
+        le=300.0,
+        description=(
+            "How long the broker waits for a silent worker before handing its partitions to "
+            "another (Kafka's session.timeout.ms). A killed worker's partitions stay idle this "
+            "long; shorter means faster failover but more rebalances on a slow network. The "
+            "broker refuses values outside its group.min/max.session.timeout.ms (6 s .. 30 min "
+            "by default)."
+        ),
+    )
     max_record_bytes: int = Field(
         65536, ge=256, description="Records larger than this go to the dead-letter topic."
     )

@@ -85,6 +85,7 @@ def create_app(config: SentinelConfig, actions: Actions | None = None) -> Servic
         topic_replication_factor=1,
         table_standby_replicas=0,
         broker_commit_interval=1.0,
+        broker_session_timeout=k.session_timeout_seconds,
         consumer_auto_offset_reset="earliest",
         # records wait unacked for the checkpoint that covers them; faust must not wait for them
         stream_wait_empty=False,

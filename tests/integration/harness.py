@@ -43,6 +43,8 @@ def service_config(bootstrap: str, tmp: Path, **kafka: Any) -> tuple[SentinelCon
             "web_port": free_port(),
             "web_bind": "127.0.0.1",
             "data_dir": str(tmp / "data"),
+            # a killed worker's partitions come back after this, not after the default minute
+            "session_timeout_seconds": 10.0,
             **kafka,
         },
         "alerting": {"outbox_path": str(tmp / "outbox.sqlite3")},

@@ -53,6 +53,7 @@ def test_levels_merge_global_then_service_then_signal() -> None:
         ),
         ({"detection": {"faled_checks": 2}}, "detection.faled_checks", "unknown field"),
         ({"kafka": {"metrics_format": "csv"}}, "kafka.metrics_format", "native"),
+        ({"kafka": {"session_timeout_seconds": 1}}, "kafka.session_timeout_seconds", "6"),
         ({"signals": {"x": {"kind": "vibes"}}}, "signals.x.kind", "latency"),
         (
             {"services": {"a": {"detection": {"failed_checks": 0}}}},
