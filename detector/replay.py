@@ -33,17 +33,8 @@ class ReplayReport:
 
 
 def replay_records(lines: Iterable[str | bytes], config: SentinelConfig) -> list[Decision]:
-    """Decisions for ``lines`` (native JSON records, arrival order)."""
-    pipe = Pipeline(config)
-    out: list[Decision] = []
-    feed = pipe.feed
-    for line in lines:
-        raw = line.encode() if isinstance(line, str) else line
-        if raw.strip():
-            fed = feed(raw)
-            if fed.decisions:
-                out += fed.decisions
-    return out
+    """Decisions for ``lines`` (native JSON records, arrival order); blank lines are skipped."""
+    return Pipeline(config).feed_all(lines)
 
 
 def replay_file(

@@ -91,20 +91,34 @@ class NoiseTracker:
         self.wsq = 0.0  # EW mean of (fast - slow)^2
 
     def add(self, x: float) -> None:
-        if self.n > 0:
-            d2 = 0.5 * (x - self.last) ** 2
-            if self.n > 5:
-                cap = 25.0 * self.sq
-                d2 = d2 if d2 < cap else cap
-            self.sq += (d2 - self.sq) * (1.0 / self.n if self.n < 10 else 0.05)
-            self.fast += (x - self.fast) * 0.15
-            self.slow += (x - self.slow) * (1.0 / self.n if self.n < 100 else 0.01)
-            w2 = (self.fast - self.slow) ** 2
-            self.wsq += (w2 - self.wsq) * (1.0 / self.n if self.n < 100 else 0.01)
-        else:
-            self.fast = self.slow = x
+        # called for every sample: fields are read once into locals, and past the first 100
+        # samples (the steady state) the rates are constants
+        n = self.n
+        self.n = n + 1
+        if n == 0:
+            self.fast = self.slow = self.last = x
+            return
+        d2 = 0.5 * (x - self.last) ** 2
         self.last = x
-        self.n += 1
+        sq = self.sq
+        fast = self.fast
+        slow = self.slow
+        wsq = self.wsq
+        if n >= 100:
+            cap = 25.0 * sq
+            self.sq = sq + ((d2 if d2 < cap else cap) - sq) * 0.05
+            fast = self.fast = fast + (x - fast) * 0.15
+            slow = self.slow = slow + (x - slow) * 0.01
+            self.wsq = wsq + ((fast - slow) ** 2 - wsq) * 0.01
+            return
+        if n > 5:
+            cap = 25.0 * sq
+            d2 = d2 if d2 < cap else cap
+        self.sq = sq + (d2 - sq) * (1.0 / n if n < 10 else 0.05)
+        fast = self.fast = fast + (x - fast) * 0.15
+        rate = 1.0 / n
+        slow = self.slow = slow + (x - slow) * rate
+        self.wsq = wsq + ((fast - slow) ** 2 - wsq) * rate
 
     def var(self, prior: float = 0.0) -> float:
         if self.n < 4:
@@ -138,11 +152,13 @@ def binomial_step(
     if events + other_events <= 0 or exposure <= 0 or other_exposure <= 0:
         return max(cusum)
     pi0 = rho0 * exposure / (rho0 * exposure + other_exposure)
+    q0 = 1.0 - pi0
+    log = math.log
     best = 0.0
     for k, mult in enumerate(_RATIO_GRID):
-        rho = rho0 * mult
-        pik = rho * exposure / (rho * exposure + other_exposure)
-        llr = events * math.log(pik / pi0) + other_events * math.log((1.0 - pik) / (1.0 - pi0))
+        expected = rho0 * mult * exposure
+        pik = expected / (expected + other_exposure)
+        llr = events * log(pik / pi0) + other_events * log((1.0 - pik) / q0)
         v = cusum[k] + (llr if llr < cap else cap)
         v = v if v > 0.0 else 0.0
         cusum[k] = v

@@ -21,8 +21,12 @@ from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
 from detector.core.policy import PolicyState
-from detector.core.signals import SignalState
+from detector.core.signals import SignalState, evict_all
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
+
+_CANARY = Role.CANARY
+_THROUGHPUT = SignalKind.THROUGHPUT
+_NAN = math.nan
 
 
 @dataclass(slots=True)
@@ -108,14 +112,16 @@ class Engine:
         return out
 
     def process_sample(self, s: Sample) -> list[Decision]:
-        self.stats.samples += 1
+        stats = self.stats
+        stats.samples += 1
         st = self.services.get(s.service) or self.state(s.service, s.namespace)
         ts = s.ts
-        if ts < st.max_ts - self.lateness:  # _late, inlined on the hot path
+        max_ts = st.max_ts
+        if ts < max_ts - self.lateness:  # _late, inlined on the hot path
             st.late += 1
-            self.stats.late += 1
+            stats.late += 1
             return []
-        if ts > st.max_ts:
+        if ts > max_ts:
             st.max_ts = ts
         return self._fold(st, s)
 
@@ -130,9 +136,13 @@ class Engine:
 
     def _fold(self, st: ServiceState, s: Sample) -> list[Decision]:
         out: list[Decision] = []
+        # the policy the record arrived under: when the record starts a new revision, its own
+        # check and this tick still go to the replaced state (the decisions depend on that)
         pol = st.policy
-        if s.role is Role.CANARY:
-            rev = s.labels.get("revision") if s.labels else None
+        role = s.role
+        labels = s.labels
+        if role is _CANARY and labels:
+            rev = labels.get("revision")
             if rev is not None and rev != pol.revision:
                 if s.ts < pol.revision_since:
                     st.stale += 1  # a late record of the revision that was replaced
@@ -141,16 +151,11 @@ class Engine:
                 out += self._new_revision(st, rev, s.ts)
         sig = st.signals.get(s.signal)
         if sig is None:
-            kind = s.kind or self.config.kind_of(s.service, s.signal) or SignalKind.GAUGE
-            settings = self.config.effective(s.service, s.signal)
-            horizon = int(settings.rollout_duration_seconds / self.interval) + 1
-            sig = st.signals[s.signal] = SignalState(
-                s.signal, kind, settings, horizon, self.interval
-            )
-        weight = math.nan
-        if sig.kind is SignalKind.THROUGHPUT and s.role is Role.CANARY and s.labels:
-            weight = _weight(s.labels.get("weight"))
-        check = sig.add(s.ts, s.role, s.value, s.count, self.interval, weight)
+            sig = st.signals[s.signal] = self._new_signal(s)
+        weight = _NAN
+        if role is _CANARY and labels and sig.kind is _THROUGHPUT:
+            weight = _weight(labels.get("weight"))
+        check = sig.add(s.ts, role, s.value, s.count, self.interval, weight)
         if check is not None:
             # the decision happens at the service's event-time clock, not at the (possibly
             # late) pair's own time
@@ -159,16 +164,23 @@ class Engine:
             if d is not None:
                 out.append(d)
         if st.max_ts - st.last_tick >= self.interval:
-            st.last_tick = st.max_ts
-            horizon_ts = st.max_ts - self.lateness - self.interval
-            for other in st.signals.values():
-                other.evict(horizon_ts)
-            out += policy.on_tick(
-                pol, st.service, st.namespace, st.signals, st.max_ts, self.interval
-            )
+            out += self._tick(st, pol)
         if out:
             self.stats.decisions += len(out)
         return out
+
+    def _new_signal(self, s: Sample) -> SignalState:
+        kind = s.kind or self.config.kind_of(s.service, s.signal) or SignalKind.GAUGE
+        settings = self.config.effective(s.service, s.signal)
+        horizon = int(settings.rollout_duration_seconds / self.interval) + 1
+        return SignalState(s.signal, kind, settings, horizon, self.interval)
+
+    def _tick(self, st: ServiceState, pol: PolicyState) -> list[Decision]:
+        """Event-time housekeeping, at most once per sample interval of a service."""
+        now = st.last_tick = st.max_ts
+        if not evict_all(st.signals.values(), now - self.lateness - self.interval):
+            return []  # on_tick skips every signal the canary never reported: nothing to do
+        return policy.on_tick(pol, st.service, st.namespace, st.signals, now, self.interval)
 
     def _new_revision(self, st: ServiceState, rev: str, ts: float) -> list[Decision]:
         pol = st.policy

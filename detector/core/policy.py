@@ -20,6 +20,7 @@ from detector.core.types import Action, Decision, Severity, SignalEvidence, Sign
 
 _SHARED_STREAK = 2  # consecutive shared-anomaly checks before calling it an incident
 _SHARED_CLEAR = 3  # consecutive calm checks before the incident is over
+_NEVER = float("-inf")  # a side's last-seen time before it first reports
 
 
 @dataclass(slots=True)
@@ -212,7 +213,7 @@ def on_tick(
     out: list[Decision] = []
     for name, sig in signals.items():
         canary_seen, baseline_seen = sig.last_seen
-        if canary_seen == float("-inf"):
+        if canary_seen == _NEVER:
             continue  # this canary never reported the signal: nothing to miss
         silent = now - canary_seen >= sig.settings.no_data_after_seconds
         baseline_alive = now - baseline_seen <= 3 * interval

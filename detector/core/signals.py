@@ -10,6 +10,7 @@ the state pickles exactly (the engine's checkpoints are pickles of it).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,17 @@ from models.compare import (
     ThroughputTest,
     alarm_threshold,
 )
+from models.ewz import EWZScore
 
 _COUNTED = (SignalKind.ERROR_RATE,)
+# the kinds _new_test gives a count test: only the mean-shift test reads the noise trackers and
+# the baseline's count scale, so samples of these kinds do not feed them
+_COUNT_TESTED = (*_COUNTED, SignalKind.THROUGHPUT)
 _LOG_SCALE = (SignalKind.LATENCY, SignalKind.THROUGHPUT, SignalKind.SATURATION)
 _EPS = 1e-9
+_CANARY = Role.CANARY
+_NEVER = -math.inf
+_log = math.log
 
 
 @dataclass(slots=True)
@@ -97,10 +105,11 @@ class SignalState:
         self.test: MeanShiftTest | CountRatioTest | ThroughputTest = _new_test(
             kind, settings, threshold
         )
-        self.canary_model = EWZScoreModel(protect_z=settings.anomaly_z)
-        self.baseline_model = EWZScoreModel(protect_z=settings.anomaly_z)
-        # unpaired samples per role: (ts, value, count, anomalous)
-        self.pending: tuple[list[tuple[float, float, float, bool]], ...] = ([], [])
+        # a checkpoint written before EWZScore holds EWZScoreModel, which scores the same
+        self.canary_model: EWZScore | EWZScoreModel = EWZScore(protect_z=settings.anomaly_z)
+        self.baseline_model: EWZScore | EWZScoreModel = EWZScore(protect_z=settings.anomaly_z)
+        # unpaired samples per role: (ts, value, count or None, anomalous)
+        self.pending: tuple[list[tuple[float, float, float | None, bool]], ...] = ([], [])
         self.pairs = 0
         self.fails = 0
         self.last_seen = [-math.inf, -math.inf]
@@ -116,7 +125,7 @@ class SignalState:
         """A new canary revision: forget everything about the old canary and the comparison."""
         threshold = self.test.threshold
         self.test = _new_test(self.kind, self.settings, threshold)
-        self.canary_model = EWZScoreModel(protect_z=self.settings.anomaly_z)
+        self.canary_model = EWZScore(protect_z=self.settings.anomaly_z)
         self.pending[0].clear()
         self.pairs = 0
         self.fails = 0
@@ -137,42 +146,58 @@ class SignalState:
     ) -> Check | None:
         """Fold one sample in; ``weight`` is the canary's traffic percent when its record says
         (label ``weight``), used as a floor of the expected throughput share."""
-        idx = 0 if role is Role.CANARY else 1
-        if ts > self.last_seen[idx]:
-            self.last_seen[idx] = ts
-        if idx == 0:
+        # the hot path of the engine: one call per sample, so fields are read once into locals
+        kind = self.kind
+        x = _log(value if value > _EPS else _EPS) if kind in _LOG_SCALE else value
+        last_seen = self.last_seen
+        pending = self.pending
+        if role is _CANARY:
+            if ts > last_seen[0]:
+                last_seen[0] = ts
             if ts < self.started:
                 self.started = ts
             self.weight = weight
-        elif count is not None and count > 0:
-            self.b_count += (count - self.b_count) * (1.0 if self.b_count == 0.0 else 0.05)
-        x = math.log(value if value > _EPS else _EPS) if self.kind in _LOG_SCALE else value
-        self.noise[idx].add(x)
-        model = self.canary_model if idx == 0 else self.baseline_model
-        z = model.score_learn_one(x)  # prequential: scored, then learned
-        anomalous = z > self.settings.anomaly_z
-        self.anomalous[idx] = anomalous
-        cnt = float(count) if count is not None else -1.0
-        other = self.pending[1 - idx]
-        best = -1
-        best_gap = interval / 2.0
-        for i, item in enumerate(other):
-            gap = abs(item[0] - ts)
-            if gap < best_gap:
-                best, best_gap = i, gap
-        if best < 0:
-            item = (ts, value, cnt, anomalous)
-            if self.last_seen[1 - idx] > -math.inf:
-                self.pending[idx].append(item)  # wait for the partner
-            else:
-                # the other side has never reported (baseline history before the canary): keep
-                # only the latest sample, for the canary's first one to pair with
-                self.pending[idx][:] = [item]
-            return None
-        o_ts, o_val, o_cnt, o_anom = other.pop(best)
-        if idx == 0:
-            return self._pair(max(ts, o_ts), value, cnt, o_val, o_cnt, anomalous and o_anom)
-        return self._pair(max(ts, o_ts), o_val, o_cnt, value, cnt, anomalous and o_anom)
+            if kind not in _COUNT_TESTED:
+                self.noise[0].add(x)
+            # prequential: scored, then learned; anomalous as the model itself judges it (its
+            # protect_z is the settings' anomaly_z, without a settings lookup per sample)
+            model = self.canary_model
+            anomalous = self.anomalous[0] = model.score_learn_one(x) > model.protect_z
+            mine, other, other_seen = pending[0], pending[1], last_seen[1]
+        else:
+            if ts > last_seen[1]:
+                last_seen[1] = ts
+            if kind not in _COUNT_TESTED:
+                if count is not None and count > 0:
+                    b = self.b_count
+                    self.b_count = b + (count - b) * (1.0 if b == 0.0 else 0.05)
+                self.noise[1].add(x)
+            model = self.baseline_model
+            anomalous = self.anomalous[1] = model.score_learn_one(x) > model.protect_z
+            mine, other, other_seen = pending[1], pending[0], last_seen[0]
+        if other:  # often empty: the partner has not arrived yet
+            best = -1
+            best_gap = interval / 2.0
+            for i, item in enumerate(other):
+                gap = abs(item[0] - ts)
+                if gap < best_gap:
+                    best, best_gap = i, gap
+            if best >= 0:
+                o_ts, o_val, o_count, o_anom = other.pop(best)
+                # counts as floats, -1 when unknown (a checkpoint may hold them so already)
+                cnt = float(count) if count is not None else -1.0
+                o_cnt = float(o_count) if o_count is not None else -1.0
+                shared = anomalous and o_anom
+                if role is _CANARY:
+                    return self._pair(max(ts, o_ts), value, cnt, o_val, o_cnt, shared)
+                return self._pair(max(ts, o_ts), o_val, o_cnt, value, cnt, shared)
+        if other_seen > _NEVER:
+            mine.append((ts, value, count, anomalous))  # wait for the partner
+        else:
+            # the other side has never reported (baseline history before the canary): keep only
+            # the latest sample, for the canary's first one to pair with
+            mine[:] = [(ts, value, count, anomalous)]
+        return None
 
     def _mean_shift(
         self,
@@ -185,8 +210,9 @@ class SignalState:
     ) -> CheckResult:
         s = self.settings
         weight = 1.0
-        if s.min_count > 0 and 0 <= c_cnt < s.min_count:
-            weight = max(c_cnt, 1.0) / s.min_count
+        min_count = s.min_count
+        if min_count > 0 and 0 <= c_cnt < min_count:
+            weight = max(c_cnt, 1.0) / min_count
         x = math.log(max(c_val, _EPS)) - math.log(max(b_val, _EPS))
         # Each side's noise, from its own successive differences. Quantile noise grows as the
         # count shrinks, so the baseline's estimate is rescaled to each side's current count;
@@ -199,12 +225,13 @@ class SignalState:
         # within 1.5 standard deviations of that drift (both sides drift: twice the baseline's
         # variance) is not held against the canary
         allowance = 1.5 * math.sqrt(2.0 * self.noise[1].wander())
-        if s.warmup_seconds > 0 and ts > self.started:
+        warmup_seconds = s.warmup_seconds
+        if warmup_seconds > 0 and ts > self.started:
             # a new canary is often slower at first (cold caches, JIT): allow an excess that
             # decays with the canary's age, so a transient never rolls back
             age = ts - self.started
             allowance += math.log1p(s.warmup_allowance_pct / 100.0) * math.exp(
-                -age / s.warmup_seconds
+                -age / warmup_seconds
             )
         return test.update(x, weight, var, extra_effect=allowance)
 
@@ -247,3 +274,18 @@ class SignalState:
             return Check("fail", result, shared, ts)
         self.fails = 0
         return Check("pass", result, shared, ts)
+
+
+def evict_all(signals: Iterable[SignalState], before: float) -> bool:
+    """:meth:`SignalState.evict` on each of ``signals``; True when the canary has reported any of
+    them. Who calls this: the engine's tick, once per sample interval of a service; until it
+    returns True the policy's tick has nothing to watch (a signal the canary never sent cannot
+    go silent)."""
+    canary_seen = False
+    for sig in signals:
+        canary, baseline = sig.pending
+        if (canary and canary[0][0] < before) or (baseline and baseline[0][0] < before):
+            sig.evict(before)
+        if sig.last_seen[0] > _NEVER:
+            canary_seen = True
+    return canary_seen

@@ -23,6 +23,9 @@ _ROLES = {
     "primary": Role.BASELINE,
 }
 _KINDS = {k.value: k for k in SignalKind}
+_loads = orjson.loads
+_INF = math.inf
+_new = object.__new__
 
 
 def parse_ts(v: Any) -> float:
@@ -98,51 +101,54 @@ def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
 def sample_from(obj: dict[str, Any], default_namespace: str) -> Sample:
     # The common, well-formed record takes the fast path (exact type checks, no helper calls);
     # anything unusual falls through to the careful checks that name the broken rule.
+    try:
+        ts = obj["ts"]
+        service = obj["service"]
+        role = _ROLES[obj["role"]]
+        signal = obj["signal"]
+        value = obj["value"]
+    except (KeyError, TypeError):  # a field is missing, or `role` is not a string at all
+        return _sample_checked(obj, default_namespace)
     get = obj.get
-    ts = get("ts")
-    service = get("service")
-    raw_role = get("role")
-    role = _ROLES.get(raw_role) if type(raw_role) is str else None
-    signal = get("signal")
-    value = get("value")
     namespace = get("namespace")
-    labels = get("labels")
-    kind = get("kind")
+    raw_kind = get("kind")
+    kind = _KINDS.get(raw_kind) if type(raw_kind) is str else None
     count = get("count")
     if (
         type(ts) is float
-        and ts >= 0.0
-        and ts != math.inf
+        and 0.0 <= ts < _INF
         and type(service) is str
         and service
-        and role is not None
         and type(signal) is str
         and signal
         and type(value) is float
         and (namespace is None or (type(namespace) is str and namespace))
-        and (kind is None or (type(kind) is str and kind in _KINDS))
+        and (kind is not None or raw_kind is None)
         and (count is None or (type(count) is int and count >= 0))
-        and (labels is None or (type(labels) is dict and _all_str(labels)))
     ):
-        return Sample(
-            ts,
-            service,
-            namespace or default_namespace,
-            role,
-            signal,
-            value,
-            None if kind is None else _KINDS[kind],
-            count,
-            labels if labels is not None else {},
-        )
+        labels = get("labels")
+        if labels is None:
+            labels = {}
+        elif type(labels) is dict:
+            for v in labels.values():
+                if type(v) is not str:
+                    return _sample_checked(obj, default_namespace)
+        else:
+            return _sample_checked(obj, default_namespace)
+        # field by field: the same Sample as its constructor builds (a slots dataclass with
+        # nothing after __init__), for a third of the cost of the call through type.__call__
+        sample = _new(Sample)
+        sample.ts = ts
+        sample.service = service
+        sample.namespace = namespace or default_namespace
+        sample.role = role
+        sample.signal = signal
+        sample.value = value
+        sample.kind = kind
+        sample.count = count
+        sample.labels = labels
+        return sample
     return _sample_checked(obj, default_namespace)
-
-
-def _all_str(labels: dict[str, Any]) -> bool:
-    for v in labels.values():  # noqa: SIM110 -- a plain loop beats all() on the hot path
-        if type(v) is not str:
-            return False
-    return True
 
 
 def _head(obj: dict[str, Any], default_namespace: str) -> tuple[float, str, str, Role]:
@@ -205,6 +211,15 @@ class NativeFormat:
         self.max_bytes = max_bytes
 
     def decode(self, raw: bytes) -> list[Sample | LogRecord]:
+        if len(raw) <= self.max_bytes:
+            # the common case, a well-formed metric sample, without the checks' calls; anything
+            # else is parsed again below, where the broken rule is named
+            try:
+                obj: Any = _loads(raw)
+            except orjson.JSONDecodeError:
+                obj = None
+            if type(obj) is dict and "signal" in obj:
+                return [sample_from(obj, self.default_namespace)]
         obj = load_object(raw, self.max_bytes)
         if "signal" not in obj and ("message" in obj or "level" in obj):
             return [log_from(obj, self.default_namespace)]

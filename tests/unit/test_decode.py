@@ -6,10 +6,12 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detector.core.types import LogRecord, Role, Sample, SignalKind
 from detector.sources.base import DecodeError
-from detector.sources.native import NativeFormat
+from detector.sources.native import NativeFormat, _sample_checked, sample_from
 from detector.sources.otlp_json import OtlpJsonFormat
 from detector.sources.prometheus_adapter import PrometheusAdapterFormat
 
@@ -220,3 +222,39 @@ def test_otlp_json_gauge_points() -> None:
         1795760000.0,
     )
     assert b.role is Role.BASELINE and b.count is None
+
+
+# a good record with up to three fields changed (to another good value, a broken one, or
+# removed): the fast path must build exactly what the careful checks build, or fail as they do
+_ABSENT = object()
+_FIELD_VALUES: dict[str, list[Any]] = {
+    "ts": [0.0, 7, -1.0, "2026-11-27T10:15:00Z", True, None, _ABSENT],
+    "service": ["", 5, None, _ABSENT],
+    "namespace": ["", ["a"], None, _ABSENT],
+    "role": ["stable", "shadow", 1, ["canary"], None, _ABSENT],
+    "signal": ["", 3, _ABSENT],
+    "kind": ["error_rate", "vibes", 2, None, _ABSENT],
+    "value": [3, -1.5, "0.2", False, None, _ABSENT],
+    "count": [0, -1, 2.0, 1.5, "5", True, None, _ABSENT],
+    "labels": [{}, {"a": 1}, {"a": "b", "c": None}, ["a"], None, _ABSENT],
+}
+_change = st.sampled_from(sorted(_FIELD_VALUES)).flatmap(
+    lambda k: st.tuples(st.just(k), st.sampled_from(_FIELD_VALUES[k]))
+)
+_records = st.lists(_change, max_size=3).map(
+    lambda changes: {k: v for k, v in {**GOOD, **dict(changes)}.items() if v is not _ABSENT}
+)
+
+
+def _outcome(decode: Any, obj: dict[str, Any]) -> object:
+    try:
+        return decode(obj, "default")
+    except DecodeError as err:
+        return err.kind
+
+
+@settings(max_examples=500, deadline=None)
+@given(obj=_records)
+def test_the_fast_path_builds_what_the_checks_build(obj: dict[str, Any]) -> None:
+    # repr: every field is set, and 3 is not 3.0
+    assert repr(_outcome(sample_from, obj)) == repr(_outcome(_sample_checked, obj))
