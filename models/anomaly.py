@@ -1,8 +1,10 @@
 """Per-signal online models (the :class:`models.base.SignalModel` seam).
 
-Who calls this: the decision core (``detector.core.signals``) keeps one model per signal and role
-and calls ``score_one`` then ``learn_one`` for every sample; ``benchmarks.nab`` runs the same
-classes over the NAB corpus. Both are prequential and see one value at a time (no look-ahead).
+Who calls this: ``benchmarks.nab`` runs :class:`CalibratedZModel` over the NAB corpus; the
+decision core (``detector.core.signals``) runs :class:`EWZScoreModel`'s arithmetic through its
+plain-float twin :class:`models.ewz.EWZScore` (same results bit for bit, a fraction of the cost),
+and older checkpoints still hold ``EWZScoreModel`` itself. Both are prequential and see one value
+at a time (no look-ahead).
 
 Two models, both built on River's exponentially weighted statistics (``stats.EWMean`` and
 ``stats.EWVar``, Finch's incremental recursions):
