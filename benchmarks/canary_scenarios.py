@@ -218,7 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         config = SentinelConfig()
     available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
-    judges = {j: available[j] for j in args.judges.split(",") if j}
+    wanted = [j for j in args.judges.split(",") if j]
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        ap.error(f"unknown judge(s) {', '.join(unknown)}; choose from {', '.join(JUDGES)}")
+    judges = {j: available[j] for j in wanted}
 
     def note(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)

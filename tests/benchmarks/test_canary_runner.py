@@ -94,3 +94,20 @@ def test_cli_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     )
     doc = json.loads(capsys.readouterr().out)
     assert doc["seed"] == 1 and doc["families"]["healthy_plain"]["judges"]["flagger"]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words", "choice"),
+    [
+        (["--judges", "ours,nope"], "unknown judge(s) nope", "flagger"),
+        (["--families", "nope"], "unknown families ['nope']", "healthy_plain"),
+    ],
+)
+def test_unknown_names_are_refused_with_the_choices(
+    args: list[str], words: str, choice: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cs.main(args)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and choice in err
