@@ -18,7 +18,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from benchmarks.nab_scoring import (
     load_corpus,
     load_profiles,
     normalise,
+    parse_ts,
     raw_score,
     sweep,
 )
@@ -141,7 +142,7 @@ def to_unit(score: float) -> float:
 
 def seconds(timestamp: str) -> float:
     """A NAB timestamp (naive, as written in the CSVs) as seconds since the epoch, read as UTC."""
-    return datetime.fromisoformat(timestamp.strip()).replace(tzinfo=UTC).timestamp()
+    return parse_ts(timestamp).replace(tzinfo=UTC).timestamp()
 
 
 def run_detector(

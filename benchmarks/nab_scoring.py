@@ -184,7 +184,8 @@ def raw_score(
     return total + sum(best_credit)
 
 
-def _parse_ts(s: str) -> datetime:
+def parse_ts(s: str) -> datetime:
+    """A NAB timestamp as written in the CSVs and labels (naive; the labels add microseconds)."""
     return datetime.fromisoformat(s.strip())
 
 
@@ -193,11 +194,11 @@ def map_windows(
 ) -> tuple[tuple[int, int], ...]:
     """Label windows (timestamp pairs; the JSON carries microseconds, the CSVs do not) to
     inclusive row-index pairs, comparing parsed times."""
-    times = [_parse_ts(t) for t in timestamps]
+    times = [parse_ts(t) for t in timestamps]
     out: list[tuple[int, int]] = []
     for start, end in windows:
-        lo = bisect_left(times, _parse_ts(start))
-        hi = bisect_right(times, _parse_ts(end)) - 1
+        lo = bisect_left(times, parse_ts(start))
+        hi = bisect_right(times, parse_ts(end)) - 1
         if lo <= hi:
             out.append((lo, hi))
     return tuple(out)

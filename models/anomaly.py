@@ -198,9 +198,7 @@ class CalibratedZModel:
     ``tail_q``, the quantile of past z-scores above which the tail is fitted; ``tail_rate``, how
     fast the mean exceedance adapts; ``tail_cap``, the largest exceedance (in units of the
     current mean exceedance) one point may teach; ``warmup``, samples before any score; ``log``,
-    model ``sign(x)*log1p(|x|)`` instead of ``x`` (for positive, heavy-tailed signals);
-    ``relearn_after``, protected points in a row on one side after which their mean becomes the
-    new level (a change point; ``None``: never, the shift stays anomalous until slowly learned).
+    model ``sign(x)*log1p(|x|)`` instead of ``x`` (for positive, heavy-tailed signals).
 
     ``score_one`` returns ``sqrt(2 L)`` where ``L = -ln(1 - tail_q) + (z - u) / b`` is the fitted
     negative log tail probability (about the Gaussian sigmas of an event that rare); below ``u``
@@ -218,13 +216,10 @@ class CalibratedZModel:
         "_l0",
         "_last",
         "_level",
-        "_run",
-        "_run_sum",
         "alpha",
         "b",
         "log",
         "protect_z",
-        "relearn_after",
         "tail_cap",
         "tail_q",
         "tail_rate",
@@ -241,10 +236,8 @@ class CalibratedZModel:
         tail_rate: float = 0.05,
         tail_cap: float = 5.0,
         log: bool = False,
-        relearn_after: int | None = None,
     ) -> None:
         self.alpha = alpha
-        self.relearn_after = relearn_after
         self.warmup = warmup
         self.protect_z = protect_z
         self.tail_q = tail_q
@@ -255,8 +248,6 @@ class CalibratedZModel:
         self.u = _PRIOR_U  # running tail_q-quantile of the raw z-scores
         self.b = _PRIOR_B  # mean exceedance of z above u
         self._l0 = -math.log1p(-tail_q)
-        self._run = 0  # consecutive protected points on one side (signed count)
-        self._run_sum = 0.0
         # (x, t, z, mean, sd) of the last score_one: learn_one of the same x reuses it.
         self._last: tuple[float, float, float, float, float] | None = None
 
@@ -304,11 +295,7 @@ class CalibratedZModel:
             self.protect_z is not None and z > self.protect_z and self._level.n >= self.warmup
         )
         if anomalous:
-            if self.relearn_after is not None and self._relearn(t, mean, sd):
-                return
             t = _protected(t, mean, sd)
-        else:
-            self._run, self._run_sum = 0, 0.0
         self._level.update(t)
         if anomalous or self._level.n <= self.warmup:
             # The tail describes normal extremes: neither incidents nor the warm-up's own
@@ -320,22 +307,6 @@ class CalibratedZModel:
         self.u = u + 0.01 * max(u, 1e-3) * ((1.0 if exc > 0.0 else 0.0) - (1.0 - self.tail_q))
         if exc > 0.0:
             self.b = b + self.tail_rate * (min(exc, self.tail_cap * b) - b)
-
-    def _relearn(self, t: float, mean: float, sd: float) -> bool:
-        """Count a protected point; after ``relearn_after`` in a row on one side, accept the
-        run's mean as the new level (a change point), keeping the scale. True if it did."""
-        side = 1 if t > mean else -1
-        if self._run * side <= 0:
-            self._run, self._run_sum = 0, 0.0
-        self._run += side
-        self._run_sum += t
-        k = abs(self._run)
-        if self.relearn_after is None or k < self.relearn_after:
-            return False
-        n = max(self.warmup, 2)
-        self._level = _Level.restore(self.alpha, n, self._run_sum / k, sd * sd)
-        self._run, self._run_sum = 0, 0.0
-        return True
 
     def to_state(self) -> list[float]:
         """``[n, mean, variance, u, b]``."""

@@ -283,9 +283,7 @@ def evict_all(signals: Iterable[SignalState], before: float) -> bool:
     go silent)."""
     canary_seen = False
     for sig in signals:
-        canary, baseline = sig.pending
-        if (canary and canary[0][0] < before) or (baseline and baseline[0][0] < before):
-            sig.evict(before)
+        sig.evict(before)
         if sig.last_seen[0] > _NEVER:
             canary_seen = True
     return canary_seen
