@@ -37,7 +37,10 @@ class DetectionSettings(_Strict):
         description=(
             "Smallest relative difference worth acting on, in percent of the baseline (latency "
             "10 means the canary must be at least 10% slower). Differences below it never roll "
-            "back, however certain."
+            "back, however certain. For latency and saturation with counts, a canary that read "
+            "below its baseline while healthy (a small canary's p99 does) is also judged "
+            "against that own level: it fails when it becomes this much slower than it was and "
+            "is slower than the baseline."
         ),
     )
     min_effect_abs: float = Field(

@@ -174,6 +174,20 @@ class MeanShiftTest:
     Each update takes the paired log-ratio ``x`` and its variance (the sum of both sides' noise,
     from :class:`NoiseTracker`).
 
+    The canary's own healthy offset is a second reference. A small canary's tail quantile reads
+    low beside a large baseline's (the p99 of 80 requests is about their largest, that of 2,000
+    is not), so a canary can sit measurably below its baseline while healthy, and a regression
+    that doubles its tail may still read only a little above the baseline. While the test sees
+    no evidence (its largest CUSUM below ``OWN_GATE`` of the threshold), updates that pass
+    ``learn=True`` are averaged into that offset; once ``OWN_MIN`` of them are in, the bar is
+    the lower of "``min_log_effect`` above the baseline" and "``min_log_effect`` above the
+    offset (plus its standard error), and above the baseline". The canary must still end up
+    slower than its baseline; a canary that was faster and becomes equal is not flagged. The
+    offset belongs to a sampling regime: ``regime`` (the log of the canary's count) moving by
+    more than ``OWN_GUARD`` from where the offset was learned (a raised traffic split, a
+    different load) forgets it, since the small-count offset changes with the count. Samples
+    without a count (``regime`` NaN) are neither learned nor change the regime.
+
     >>> t = MeanShiftTest(min_log_effect=math.log(1.1), threshold=10.0)
     >>> [t.update(0.01 * ((-1) ** i), 1.0, 0.01).failed for i in range(20)][-1]
     False
@@ -181,7 +195,25 @@ class MeanShiftTest:
     True
     """
 
-    __slots__ = ("cusum", "min_log_effect", "n", "recent", "threshold", "var_floor")
+    __slots__ = (
+        "cusum",
+        "min_log_effect",
+        "n",
+        "own_bar",
+        "own_n",
+        "own_regime",
+        "own_sq",
+        "own_sum",
+        "recent",
+        "regime",
+        "threshold",
+        "var_floor",
+    )
+
+    OWN_MIN = 20  # learned samples before the own offset is a reference
+    OWN_MAX = 100  # past this many, the offset is an exponentially weighted mean
+    OWN_GATE = 0.1  # learn only while the largest CUSUM is below this share of the threshold
+    OWN_GUARD = math.log(1.3)  # a regime change beyond this forgets the offset
 
     def __init__(
         self, min_log_effect: float, threshold: float, *, var_floor: float = 0.02**2
@@ -192,16 +224,67 @@ class MeanShiftTest:
         self.cusum = [0.0] * len(_MEAN_GRID)
         self.n = 0
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
+        self.own_bar = min_log_effect
+        self._forget_own()
+        self.regime = math.nan  # EW log count of the canary's samples
+
+    def _forget_own(self) -> None:
+        self.own_n = 0
+        self.own_sum = 0.0
+        self.own_sq = 0.0
+        self.own_regime = math.nan
+        self.own_bar = self.min_log_effect
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        for k, v in state[1].items():
+            setattr(self, k, v)
+        if "own_bar" not in state[1]:  # a checkpoint from before the own offset
+            self._forget_own()
+            self.regime = math.nan
+
+    def bar(self) -> float:
+        """The effective minimum log effect: ``min_log_effect``, or lower when the canary's own
+        healthy offset (see the class) is a reference."""
+        return self.own_bar
+
+    def _learn_own(self, x: float) -> None:
+        n = self.own_n
+        if n == 0:
+            self.own_regime = self.regime
+        if n < self.OWN_MAX:
+            n = self.own_n = n + 1
+            self.own_sum += x
+            self.own_sq += x * x
+        else:
+            self.own_sum += x - self.own_sum / n
+            self.own_sq += x * x - self.own_sq / n
+        if n >= self.OWN_MIN:
+            m = self.min_log_effect
+            mean = self.own_sum / n
+            ref = mean + math.sqrt(max(self.own_sq / n - mean * mean, 0.0) / n) + m
+            self.own_bar = m if ref >= m else (ref if ref > 0.0 else 0.0)
 
     def update(
-        self, x: float, weight: float, var: float, *, extra_effect: float = 0.0
+        self,
+        x: float,
+        weight: float,
+        var: float,
+        *,
+        extra_effect: float = 0.0,
+        regime: float = math.nan,
+        learn: bool = False,
     ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
         variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
-        allowance)."""
+        allowance); ``regime`` and ``learn`` feed the canary's own offset (see the class)."""
         self.n += 1
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
-        excess = x - self.min_log_effect - extra_effect
+        if regime == regime:  # a sample without a count neither moves the regime nor is learned
+            r = self.regime
+            r = self.regime = regime if r != r else r + (regime - r) * 0.3
+            if self.own_n and abs(r - self.own_regime) > self.OWN_GUARD:
+                self._forget_own()
+        excess = x - self.own_bar - extra_effect
         inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum
@@ -214,6 +297,8 @@ class MeanShiftTest:
             cusum[k] = v
             if v > best:
                 best = v
+        if learn and regime == regime and best < self.OWN_GATE * self.threshold:
+            self._learn_own(x)
         return CheckResult(
             score=best,
             threshold=self.threshold,
@@ -224,7 +309,7 @@ class MeanShiftTest:
         )
 
     def to_state(self) -> list[float]:
-        return [float(self.n), self.recent, *self.cusum]
+        return [float(self.n), self.recent, *self.cusum, float(self.own_n), self.own_sum]
 
 
 class CountRatioTest:

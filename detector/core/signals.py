@@ -233,7 +233,11 @@ class SignalState:
             allowance += math.log1p(s.warmup_allowance_pct / 100.0) * math.exp(
                 -age / warmup_seconds
             )
-        return test.update(x, weight, var, extra_effect=allowance)
+        # the canary's own healthy offset is learned past the warm-up samples, in the regime of
+        # its count (see MeanShiftTest)
+        regime = math.log(c_cnt) if c_cnt > 0 else math.nan
+        learn = self.pairs >= s.warmup_samples
+        return test.update(x, weight, var, extra_effect=allowance, regime=regime, learn=learn)
 
     def evict(self, before: float) -> None:
         """Drop unpaired samples older than ``before``: their partner is not coming."""

@@ -74,6 +74,16 @@ def test_our_judge_rolls_back_a_doubled_latency_and_not_a_healthy_canary() -> No
     assert not cs.score(healthy, judge(generate(healthy))).false_rollback
 
 
+def test_a_slow_tail_on_a_small_canary_is_caught_against_its_own_healthy_offset() -> None:
+    # ~85 canary requests a sample: its p99 reads 8 % below the baseline's while healthy and
+    # only ~1.2x above it after 4 % of requests turn 3.6x slower; missed before the canary's own
+    # offset became a reference
+    spec = build("reg_slow_tail", 16, 3)
+    assert spec.effects[-1].kind == "tail" and spec.total_rps * spec.split[0][1] < 15
+    out = cs.score(spec, cs.ours(SentinelConfig())(generate(spec)))
+    assert out.detected, out.reason
+
+
 def test_replay_speed_measures_both_passes_on_the_same_lines() -> None:
     lines = replay_speed.scenario_lines(3000, 1)
     assert len(lines) >= 3000
