@@ -24,6 +24,12 @@ class ServiceMetrics:
             "Records delivered again after a restart and skipped: their checkpoint has them.",
             registry=r,
         )
+        self.misrouted = Counter(
+            "canary_sentinel_misrouted_records_total",
+            "Records of a service that arrived on another partition than its earlier records: "
+            "their producer does not key them by service.",
+            registry=r,
+        )
         self.bad_records = Counter(
             "canary_sentinel_bad_records_total",
             "Records that could not be decoded (sent to the dead-letter topic), by fault.",

@@ -70,6 +70,25 @@ class _Partition:
     last: float = field(default_factory=time.monotonic)
 
 
+def offset_key(topic: str, partition: int) -> str:
+    """The key of :attr:`ServiceState.offsets` for one source partition: ``topic@partition``
+    (``@`` cannot occur in a Kafka topic name)."""
+    return f"{topic}@{partition}"
+
+
+def last_offset(offsets: dict[str, int], topic: str, source: str) -> int:
+    """The offset of the last record of ``source`` (see :func:`offset_key`) a state has folded
+    in, or -1. A checkpoint written before offsets were kept per partition holds one per topic;
+    it is taken as this partition's (records keyed by service arrive on one partition) and
+    moved to the per-partition key."""
+    last = offsets.get(source)
+    if last is None:
+        last = offsets.pop(topic, -1)
+        if last >= 0:
+            offsets[source] = last
+    return last
+
+
 class Worker:
     """Per-worker state around the pipeline. ``store`` maps service name (bytes) to a pickled
     :class:`ServiceState`; ``send_decision`` and ``send_deadletter`` write to Kafka;
@@ -96,6 +115,7 @@ class Worker:
         self.clock = clock
         self.partitions: dict[int, _Partition] = {}
         self.where: dict[str, int] = {}  # service -> partition it arrives on
+        self.misrouted: set[str] = set()  # services warned about arriving on several partitions
         self.skipped = 0
 
     def _state_for(self, service: str, namespace: str) -> ServiceState:
@@ -126,18 +146,20 @@ class Worker:
             self.metrics.bad_records.labels(err.kind).inc()
             await self._deadletter(raw or b"", err, topic, partition, offset)
             records = []
+        source = offset_key(topic, partition)
         for rec in records:
             st = self._state_for(rec.service, rec.namespace)
             # noted even when the record is skipped: a state held in memory must be dropped with
             # its partition, or it would outlive checkpoints another worker writes meanwhile
-            self.where[rec.service] = partition
-            if offset <= st.offsets.get(topic, -1):
+            if self.where.setdefault(rec.service, partition) != partition:
+                self._misrouted(rec.service, partition)
+            if offset <= last_offset(st.offsets, topic, source):
                 self.skipped += 1  # already in the restored checkpoint
                 self.metrics.skipped.inc()
                 log.debug("skip %s/%s/%s: in the checkpoint", topic, partition, offset)
                 continue
             decisions += self.engine.process(rec)
-            st.offsets[topic] = offset
+            st.offsets[source] = offset
             part.dirty.add(rec.service)
             self.metrics.records.labels("logs" if logs else "metrics").inc()
         for d in decisions:
@@ -150,6 +172,23 @@ class Worker:
         ):
             self.checkpoint(partition)
         return decisions
+
+    def _misrouted(self, service: str, partition: int) -> None:
+        """A service's records arrive on more than one partition: its producers do not key them
+        by service. Offsets stay right (they are kept per partition), but two workers may then
+        each hold part of the service's samples; say so once per service, and count each."""
+        self.metrics.misrouted.inc()
+        if service not in self.misrouted:
+            self.misrouted.add(service)
+            log.warning(
+                "records of service %s arrive on partitions %s and %s: key them by service "
+                "(the Kafka message key must be the service name), or one worker may see only "
+                "part of its samples",
+                service,
+                self.where[service],
+                partition,
+            )
+        self.where[service] = partition
 
     def checkpoint(self, partition: int) -> None:
         """Write the dirty services of ``partition`` to the store, then ack what they cover."""

@@ -31,9 +31,10 @@ _NAN = math.nan
 
 @dataclass(slots=True)
 class ServiceState:
-    """All the engine knows about one service. ``offsets`` holds, per source topic, the offset of
-    the last record folded in (empty in replay): the live service skips records at or before it
-    after a restart, which is what keeps a checkpoint and the consumer position consistent."""
+    """All the engine knows about one service. ``offsets`` holds, per source partition
+    (``topic@partition``), the offset of the last record folded in (empty in replay): the live
+    service skips records at or before it after a restart, which is what keeps a checkpoint and
+    the consumer position consistent."""
 
     service: str
     namespace: str

@@ -18,6 +18,7 @@ from detector.demo import HEALTHY, REGRESSING, DemoPlan, demo_lines
 from detector.localbroker import LocalBroker
 from detector.pipeline import Pipeline
 from detector.replay import replay_records
+from detector.service import offset_key
 from tests.engine_state import plain
 from tests.integration.harness import (
     ServiceProcess,
@@ -120,12 +121,15 @@ def _checkpointed(
     return out
 
 
-def _last_offsets(bootstrap: str, topic: str) -> dict[str, int]:
-    """The offset of each service's last record in ``topic`` (records are keyed by service)."""
-    last: dict[str, int] = {}
+def _last_offsets(bootstrap: str, topic: str) -> dict[str, dict[str, int]]:
+    """Per service, the offset of its last record in each partition of ``topic`` (records are
+    keyed by service, so each service has one), keyed as the checkpoints key them."""
+    last: dict[str, dict[str, int]] = {}
     for rec in asyncio.run(read_records(bootstrap, topic)):
         if rec.key is not None:
-            last[rec.key.decode()] = max(rec.offset, last.get(rec.key.decode(), -1))
+            mine = last.setdefault(rec.key.decode(), {})
+            source = offset_key(topic, rec.partition)
+            mine[source] = max(rec.offset, mine.get(source, -1))
     return last
 
 
@@ -233,6 +237,4 @@ def test_restart_restores_state_from_the_changelog(
     assert {s: plain(st) for s, (st, _) in saved.items()} == _uninterrupted(lines, cfg)
     # and each service's checkpoint covers its last record in the topic
     last = _last_offsets(kafka_broker.bootstrap, cfg.kafka.metrics_topic)
-    assert {s: offsets for s, (_, offsets) in saved.items()} == {
-        s: {cfg.kafka.metrics_topic: offset} for s, offset in last.items()
-    }
+    assert {s: offsets for s, (_, offsets) in saved.items()} == last

@@ -4,8 +4,11 @@ and dead letters (component test with an in-memory store and recording senders).
 from __future__ import annotations
 
 import asyncio
+import logging
+import pickle
 
 import orjson
+import pytest
 
 from config.schema import SentinelConfig
 from detector.core.types import Decision
@@ -47,12 +50,12 @@ def _worker(
     return Worker(cfg, store, send, send_dead, acted.append, ServiceMetrics()), acted
 
 
-def _feed(w: Worker, lines: list[bytes], start: int = 0) -> list[Event]:
+def _feed(w: Worker, lines: list[bytes], start: int = 0, partition: int = 0) -> list[Event]:
     events = []
     for i, line in enumerate(lines):
         ev = Event()
         events.append(ev)
-        asyncio.run(w.on_message(line, TOPIC, 0, start + i, ev))
+        asyncio.run(w.on_message(line, TOPIC, partition, start + i, ev))
     return events
 
 
@@ -128,5 +131,42 @@ def test_a_partition_that_comes_back_continues_from_the_newest_checkpoint() -> N
     # from what it restored before
     _feed(restarted, lines[150:], start=150)
     uninterrupted, _ = _worker(DictStore(), [], [], every=37)
+    _feed(uninterrupted, lines)
+    assert _states(restarted) == _states(uninterrupted)
+
+
+def test_offsets_are_kept_per_partition_and_a_misrouted_service_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a producer that does not key by service: the same service on two partitions, whose
+    # offsets overlap; none of its records is mistaken for one the checkpoint already has
+    lines = [ln for ln in demo_lines(PLAN) if b'"checkout"' in ln][:40]
+    w, _ = _worker(DictStore(), [], [], every=1000)
+    with caplog.at_level(logging.WARNING, logger="canary_sentinel.service"):
+        _feed(w, lines[:20], partition=0)
+        _feed(w, lines[20:], partition=1)
+    assert w.skipped == 0
+    assert w.engine.services["checkout"].offsets == {f"{TOPIC}@0": 19, f"{TOPIC}@1": 19}
+    assert w.metrics.misrouted._value.get() == 1  # the first record on the second partition
+    warned = [r for r in caplog.records if "key them by service" in r.getMessage()]
+    assert len(warned) == 1 and "checkout" in warned[0].getMessage()
+
+
+def test_a_checkpoint_with_offsets_per_topic_restores_and_skips_what_it_covers() -> None:
+    lines = list(demo_lines(PLAN))
+    store = DictStore()
+    w, _ = _worker(store, [], [], every=1000)
+    _feed(w, lines[:100])
+    w.checkpoint(0)
+    # rewrite the checkpoints as an older release wrote them: one offset per topic
+    for key, blob in list(store.data.items()):
+        st = pickle.loads(blob)
+        st.offsets = {TOPIC: st.offsets.pop(f"{TOPIC}@0")}
+        store.data[key] = pickle.dumps(st)
+    restarted, _ = _worker(store, [], [], every=1000)
+    _feed(restarted, lines[80:], start=80)
+    assert restarted.skipped == 20
+    assert all(set(st.offsets) == {f"{TOPIC}@0"} for st in restarted.engine.services.values())
+    uninterrupted, _ = _worker(DictStore(), [], [], every=1000)
     _feed(uninterrupted, lines)
     assert _states(restarted) == _states(uninterrupted)
