@@ -166,6 +166,9 @@ def run_worker(config: SentinelConfig, loglevel: str = "WARNING") -> None:
     """Run the service until SIGTERM/SIGINT (faust's worker handles the signals)."""
     svc = create_app(config)
     worker = faust.Worker(svc.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # faust's progress spinner writes backspaces and emoji into every log line at WARNING and
+    # above, which a log collector keeps; without it faust logs "Ready" instead
+    worker.spinner = None
 
     async def _drain() -> None:
         await svc.runner.drain()

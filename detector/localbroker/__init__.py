@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import shutil
 import signal
@@ -227,10 +228,17 @@ class LocalBroker:
         else:
             raise BrokerError(f"broker port did not open in {timeout:.0f} s:\n{self._tail()}")
         remaining = max(deadline - time.monotonic(), 10.0)
+        # a broker that has just opened its port answers "no coordinator" and "unknown topic"
+        # for a moment: aiokafka logs those at ERROR, though the probe retries through them
+        client_log = logging.getLogger("aiokafka")
+        level = client_log.level
+        client_log.setLevel(logging.CRITICAL)
         try:
             asyncio.run(asyncio.wait_for(self._probe(), remaining))
         except Exception as exc:
             raise BrokerError(f"broker did not serve a client: {exc!r}\n{self._tail()}") from exc
+        finally:
+            client_log.setLevel(level)
 
     async def _probe(self) -> None:
         from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
