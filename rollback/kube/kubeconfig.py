@@ -6,8 +6,9 @@ cases: the files of ``$KUBECONFIG`` (``:``-separated, the first file that names 
 or ``~/.kube/config``; ``current-context`` (or an explicit context) picks cluster, user and
 namespace. Supported: ``server``, ``certificate-authority[-data]``, ``insecure-skip-tls-verify``,
 ``tls-server-name``; users with ``token``, ``tokenFile``, ``client-certificate[-data]`` and
-``client-key[-data]``. ``exec`` and ``auth-provider`` plugins are refused with a clear
-:class:`KubeConfigError` (use a token, or run in the cluster). Relative paths are relative to the
+``client-key[-data]``, or an ``exec`` credential plugin that returns a token
+(:mod:`rollback.kube.exec_plugin`). ``auth-provider`` (removed from kubectl) is refused with a
+clear :class:`KubeConfigError`. Relative paths are relative to the
 kubeconfig file that named them, as in kubectl.
 """
 
@@ -34,6 +35,7 @@ from rollback.kube.auth import (
     ssl_context,
 )
 from rollback.kube.errors import KubeConfigError
+from rollback.kube.exec_plugin import ExecPlugin
 
 
 def kubeconfig_paths(
@@ -163,23 +165,26 @@ def from_kubeconfig(
     user: dict[str, Any] = merged["users"].get(user_name) or {}
     if user_name and user_name not in merged["users"]:
         raise KubeConfigError(f"kubeconfig context {name!r} names unknown user {user_name!r}")
-    for plugin in ("exec", "auth-provider"):
-        if plugin in user:
-            raise KubeConfigError(
-                f"kubeconfig user {user_name!r} uses an `{plugin}` credential plugin, which is "
-                "not supported: give it a token, tokenFile or client certificate"
-            )
+    if "auth-provider" in user:
+        raise KubeConfigError(
+            f"kubeconfig user {user_name!r} uses an `auth-provider` plugin (removed from kubectl "
+            "in 1.26), which is not supported: use its `exec` plugin, a token, tokenFile or "
+            "client certificate"
+        )
 
     server = str(cluster.get("server", "")).rstrip("/")
     if not server.startswith(("https://", "http://")):
         raise KubeConfigError(f"kubeconfig cluster {cluster_name!r} has no usable server URL")
     cbase = origin["clusters"].get(cluster_name, Path.cwd())
     ubase = origin["users"].get(user_name, Path.cwd())
+    pem: bytes | None = None
     if "certificate-authority-data" in cluster:
         pem = _decode(str(cluster["certificate-authority-data"]), "certificate-authority-data")
         ctx = ssl_context(cadata=pem.decode("ascii", errors="replace"))
     elif "certificate-authority" in cluster:
-        ctx = ssl_context(cafile=_resolve(cbase, str(cluster["certificate-authority"])))
+        ca_file = _resolve(cbase, str(cluster["certificate-authority"]))
+        ctx = ssl_context(cafile=ca_file)
+        pem = ca_file.read_bytes()
     else:
         ctx = ssl_context(insecure=bool(cluster.get("insecure-skip-tls-verify", False)))
     if cluster.get("insecure-skip-tls-verify") and (
@@ -200,6 +205,12 @@ def from_kubeconfig(
         tf = TokenFile(_resolve(ubase, str(user["tokenFile"])), **kw)
         tf.token()
         auth = tf
+    elif user.get("exec"):
+        # the plugin gets this process's environment (its PATH, cloud credentials), as kubectl
+        # gives it; ``environ`` above only says where kubeconfigs are
+        plugin = ExecPlugin(user["exec"], base=ubase, cluster=cluster, ca_pem=pem)
+        plugin.token()  # fail at start, not at the first rollback
+        auth = plugin
     return KubeConnection(
         server=server,
         verify=ctx,

@@ -231,7 +231,7 @@ def test_client_certificate_data_and_files(tmp_path: Path, pki: Path) -> None:
         (lambda d: d.update({"current-context": "nope"}), "no context 'nope'"),
         (lambda d: d["contexts"][0]["context"].update(cluster="zz"), "unknown cluster 'zz'"),
         (lambda d: d["contexts"][0]["context"].update(user="zz"), "unknown user 'zz'"),
-        (lambda d: d["users"][0].update(user={"exec": {"command": "aws"}}), "`exec` credential"),
+        (lambda d: d["users"][0].update(user={"auth-provider": {"name": "gcp"}}), "auth-provider"),
         (lambda d: d["users"][0].update(user={"client-key": "/k"}), "without its"),
         (lambda d: d["clusters"][0]["cluster"].update(server="ftp://x"), "no usable server"),
         (

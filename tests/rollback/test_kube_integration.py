@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 from rollback.kube.auth import in_cluster
 from rollback.kube.client import KubeClient
 from rollback.kube.errors import Conflict, Forbidden
+from rollback.kube.exec_plugin import ExecPlugin
 from rollback.kube.kubeconfig import from_kubeconfig
 from rollback.targets.argo_rollout import ArgoRolloutTarget
 from rollback.targets.base import (
@@ -345,6 +347,40 @@ async def test_in_cluster_service_account_gets_403_before_rbac_and_succeeds_afte
             await kube.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets/api-aaa111")
     ro = await objects.get_rollout(admin_kube, namespace, "web")
     assert ro["status"]["abort"] is True
+    assert ro["spec"]["paused"] is True
+
+
+async def test_an_exec_credential_plugin_authenticates_and_recovers_from_a_401(
+    kube_apiserver: KubeAPIServer, namespace: str, tmp_path: Path, admin_kube: KubeClient
+) -> None:
+    # the plugin prints whatever token file it is pointed at; it starts with a revoked one
+    await objects.create_rollout(admin_kube, namespace, "web")
+    token = tmp_path / "token"
+    token.write_text("revoked-token")
+    plugin = tmp_path / "get-token"
+    plugin.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', "
+        f"'kind': 'ExecCredential', 'status': {{'token': open({str(token)!r}).read()}}}}))\n"
+    )
+    plugin.chmod(0o700)
+    path = kube_apiserver.write_kubeconfig(tmp_path / "kc")
+    doc = yaml.safe_load(path.read_text())
+    doc["users"][0]["user"] = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": str(plugin),
+            "interactiveMode": "Never",
+        }
+    }
+    path.write_text(yaml.safe_dump(doc))
+    conn = from_kubeconfig(path)
+    token.write_text(kube_apiserver.admin_token)  # rotated: the next run of the plugin gets it
+    async with KubeClient(conn) as kube:
+        outcome = await ArgoRolloutTarget(kube).stop(req(namespace, "web", "pause"))
+        assert outcome.status == OutcomeStatus.DONE
+    assert isinstance(conn.auth, ExecPlugin) and conn.auth.runs == 2
+    ro = await objects.get_rollout(admin_kube, namespace, "web")
     assert ro["spec"]["paused"] is True
 
 
