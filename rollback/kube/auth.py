@@ -51,7 +51,23 @@ class BearerToken(httpx.Auth):
         return "BearerToken(<redacted>)"
 
 
-class TokenFile(httpx.Auth):
+class RefreshingToken(httpx.Auth):
+    """A bearer token that may change underneath us: ``token(force=True)`` fetches it again.
+    A 401 fetches it once more and, if it changed, resends the request with it."""
+
+    def token(self, *, force: bool = False) -> str:
+        raise NotImplementedError
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        used = self.token()
+        request.headers["Authorization"] = f"Bearer {used}"
+        response = yield request
+        if response.status_code == 401 and self.token(force=True) != used:
+            request.headers["Authorization"] = f"Bearer {self.token()}"
+            yield request
+
+
+class TokenFile(RefreshingToken):
     """A bearer token read from a file that is rotated underneath us (the projected
     service-account token, kubeconfig ``tokenFile:``).
 
@@ -90,14 +106,6 @@ class TokenFile(httpx.Auth):
             self._read_at = now
             self.reads += 1
         return self._token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        used = self.token()
-        request.headers["Authorization"] = f"Bearer {used}"
-        response = yield request
-        if response.status_code == 401 and self.token(force=True) != used:
-            request.headers["Authorization"] = f"Bearer {self.token()}"
-            yield request
 
     def __repr__(self) -> str:
         return f"TokenFile({str(self.path)!r})"

@@ -26,13 +26,14 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from rollback.kube.auth import RefreshingToken
 from rollback.kube.errors import KubeConfigError
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
@@ -55,7 +56,7 @@ def _cluster_info(cluster: Mapping[str, Any], ca_pem: bytes | None) -> dict[str,
     return info
 
 
-class ExecPlugin(httpx.Auth):
+class ExecPlugin(RefreshingToken):
     """Bearer tokens from a kubeconfig ``exec`` plugin (see the module). ``clock`` is wall-clock
     seconds (expiry timestamps are wall-clock), injectable for tests; ``runs`` counts how often
     the command ran."""
@@ -170,14 +171,6 @@ class ExecPlugin(httpx.Auth):
                     f"RFC 3339: {stamp!r}"
                 ) from None
         return str(token), expires
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        used = self.token()
-        request.headers["Authorization"] = f"Bearer {used}"
-        response = yield request
-        if response.status_code == 401 and self.token(force=True) != used:
-            request.headers["Authorization"] = f"Bearer {self.token()}"
-            yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
