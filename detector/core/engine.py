@@ -15,8 +15,10 @@ the same records in the same order per service, so both decide the same. What it
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
+from config.detection import DetectionSettings
 from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
@@ -84,6 +86,9 @@ class Engine:
         self.lateness = config.allowed_lateness_seconds
         self.services: dict[str, ServiceState] = {}
         self.stats = EngineStats()
+        # one object per distinct settings value: every signal holds its settings, and each
+        # copy of the pydantic model takes about 2 KB (benchmarks.state_size)
+        self._settings: dict[str, DetectionSettings] = {}
 
     # -- state -------------------------------------------------------------------------------
     def state(self, service: str, namespace: str | None = None) -> ServiceState:
@@ -94,7 +99,15 @@ class Engine:
         return st
 
     def restore(self, state: ServiceState) -> None:
+        """Hold a state restored from a checkpoint. Its signals keep the settings they were
+        created with; equal settings (and signal names) are shared with every other service's."""
+        for sig in state.signals.values():
+            sig.settings = self._shared(sig.settings)
+            sig.name = sys.intern(sig.name)
         self.services[state.service] = state
+
+    def _shared(self, settings: DetectionSettings) -> DetectionSettings:
+        return self._settings.setdefault(settings.model_dump_json(), settings)
 
     # -- records -----------------------------------------------------------------------------
     def process(self, record: Sample | LogRecord) -> list[Decision]:
@@ -172,9 +185,9 @@ class Engine:
 
     def _new_signal(self, s: Sample) -> SignalState:
         kind = s.kind or self.config.kind_of(s.service, s.signal) or SignalKind.GAUGE
-        settings = self.config.effective(s.service, s.signal)
+        settings = self._shared(self.config.effective(s.service, s.signal))
         horizon = int(settings.rollout_duration_seconds / self.interval) + 1
-        return SignalState(s.signal, kind, settings, horizon, self.interval)
+        return SignalState(sys.intern(s.signal), kind, settings, horizon, self.interval)
 
     def _tick(self, st: ServiceState, pol: PolicyState) -> list[Decision]:
         """Event-time housekeeping, at most once per sample interval of a service."""

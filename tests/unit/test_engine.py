@@ -165,3 +165,25 @@ def test_error_logs_become_a_signal_that_can_roll_back() -> None:
     (d,) = rollbacks(out)
     assert d.signals[0].signal == "log_error_rate"
     assert d.ts > T0 + 600
+
+
+def test_equal_settings_and_signal_names_are_shared_across_services() -> None:
+    cfg = SentinelConfig.model_validate(
+        {"services": {"b": {"signals": {"latency_p99_seconds": {"min_effect_pct": 30}}}}}
+    )
+    e = Engine(cfg)
+    for svc in ("a", "b", "c"):
+        for sig in ("latency_p99_seconds", "requests_per_second"):
+            e.process_sample(Sample(T0, svc, "default", Role.CANARY, sig, 1.0, count=10))
+    a, b, c = (e.services[s].signals for s in ("a", "b", "c"))
+    p99 = "latency_p99_seconds"
+    assert a[p99].settings is c[p99].settings  # equal values: one object
+    assert b[p99].settings is not a[p99].settings and b[p99].settings.min_effect_pct == 30
+    assert a["requests_per_second"].settings is c["requests_per_second"].settings
+    # restored checkpoints share them too, and keep the values they were written with
+    restored = Engine(cfg)
+    for s in ("a", "b", "c"):
+        restored.restore(pickle.loads(pickle.dumps(e.services[s])))
+    ra, rb, rc = (restored.services[s].signals for s in ("a", "b", "c"))
+    assert ra[p99].settings is rc[p99].settings and ra[p99].name is rc[p99].name
+    assert rb[p99].settings.min_effect_pct == 30 and rb[p99].settings is not ra[p99].settings
