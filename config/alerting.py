@@ -16,7 +16,7 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -33,15 +33,79 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RoutingKeyError(ValueError):
-    """The routing key cannot be read or has the wrong shape. The message names the source and
-    the problem, never the value."""
+class SecretError(ValueError):
+    """A secret cannot be read or has the wrong shape. The message names the source and the
+    problem, never the value."""
 
 
-class RoutingKeySource(_Strict):
+class RoutingKeyError(SecretError):
+    """The routing key cannot be read or has the wrong shape."""
+
+
+class SecretSource(_Strict):
+    """Where a secret is read from: an environment variable or a file (a mounted Kubernetes
+    Secret). When `file` is given, `env` is ignored."""
+
+    what: ClassVar[str] = "secret"
+    env: str | None = Field(None, description="Environment variable holding the secret.")
+    file: Path | None = Field(
+        None,
+        description=(
+            "File holding the secret (surrounding whitespace is ignored). Takes precedence over "
+            "`env`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretSource:
+        if self.file is None and not self.env:
+            raise ValueError(
+                f"name an environment variable (`env`) or a `file` for the {self.what}"
+            )
+        return self
+
+    def describe(self) -> str:
+        """Where the secret comes from, for messages (never the secret itself)."""
+        if self.file is not None:
+            return f"file {self.file}"
+        return f"environment variable {self.env}"
+
+    def _error(self, problem: str) -> SecretError:
+        return SecretError(f"{self.what} {self.describe()} {problem}")
+
+    def _raw(self) -> str:
+        if self.file is not None:
+            try:
+                return self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self._error(f"cannot be read: {exc.strerror}") from None
+        assert self.env is not None  # guaranteed by _one_source
+        value = os.environ.get(self.env)
+        if value is None:
+            raise self._error("is not set")
+        return value.strip()
+
+    def read(self) -> SecretStr:
+        """The secret, checked to be non-empty. Raises :class:`SecretError`."""
+        value = self._raw()
+        if not value:
+            raise self._error("is empty")
+        return SecretStr(value)
+
+    def status(self) -> str:
+        """``"set"`` or the problem, for ``check-config`` (never the value)."""
+        try:
+            self.read()
+        except SecretError as exc:
+            return str(exc)
+        return f"set ({self.describe()})"
+
+
+class RoutingKeySource(SecretSource):
     """Where a PagerDuty routing (integration) key is read from: an environment variable or a
     file (a mounted Kubernetes Secret). When `file` is given, `env` is ignored."""
 
+    what: ClassVar[str] = "routing key"
     env: str | None = Field(
         DEFAULT_ROUTING_KEY_ENV,
         description="Environment variable holding the 32-character Events API v2 routing key.",
@@ -54,48 +118,18 @@ class RoutingKeySource(_Strict):
         ),
     )
 
-    @model_validator(mode="after")
-    def _one_source(self) -> RoutingKeySource:
-        if self.file is None and not self.env:
-            raise ValueError("name an environment variable (`env`) or a `file` for the key")
-        return self
-
-    def describe(self) -> str:
-        """Where the key comes from, for messages (never the key itself)."""
-        if self.file is not None:
-            return f"file {self.file}"
-        return f"environment variable {self.env}"
-
     def read(self) -> SecretStr:
         """The key, checked to be 32 characters. Raises :class:`RoutingKeyError`."""
-        if self.file is not None:
-            try:
-                raw = self.file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise RoutingKeyError(
-                    f"routing key {self.describe()} cannot be read: {exc.strerror}"
-                ) from None
-        else:
-            assert self.env is not None  # guaranteed by _one_source
-            value = os.environ.get(self.env)
-            if value is None:
-                raise RoutingKeyError(f"routing key {self.describe()} is not set")
-            raw = value
-        key = raw.strip()
+        try:
+            key = self._raw()
+        except SecretError as exc:
+            raise RoutingKeyError(str(exc)) from None
         if len(key) != ROUTING_KEY_LENGTH:
             raise RoutingKeyError(
                 f"routing key {self.describe()} has {len(key)} characters; PagerDuty "
                 f"integration keys have {ROUTING_KEY_LENGTH}"
             )
         return SecretStr(key)
-
-    def status(self) -> str:
-        """``"set"`` or the problem, for ``check-config`` (never the value)."""
-        try:
-            self.read()
-        except RoutingKeyError as exc:
-            return str(exc)
-        return f"set ({self.describe()})"
 
 
 class LinkTemplate(_Strict):
@@ -181,6 +215,34 @@ class PagerDutySinkSettings(_SinkBase):
     )
 
 
+class BasicAuth(_Strict):
+    """HTTP basic auth: a user name and where its password is read from."""
+
+    username: str = Field(..., min_length=1, description="User name.")
+    password: SecretSource = Field(..., description="Where the password is read from.")
+
+
+class ClientTLS(_Strict):
+    """How an https:// sink URL is trusted, and the client certificate to present (if any)."""
+
+    ca_file: Path | None = Field(
+        None, description="PEM CA bundle to trust instead of the system store."
+    )
+    cert_file: Path | None = Field(None, description="PEM client certificate (mutual TLS).")
+    key_file: Path | None = Field(None, description="PEM key of `cert_file`.")
+    insecure_skip_verify: bool = Field(
+        False, description="Do not verify the server certificate (test setups only)."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClientTLS:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both `cert_file` and `key_file`, or neither")
+        if self.insecure_skip_verify and self.ca_file is not None:
+            raise ValueError("`ca_file` and `insecure_skip_verify` contradict each other")
+        return self
+
+
 class AlertmanagerSinkSettings(_SinkBase):
     """Prometheus Alertmanager API v2."""
 
@@ -202,6 +264,29 @@ class AlertmanagerSinkSettings(_SinkBase):
         default_factory=dict,
         description="Extra labels on every alert (e.g. `team: payments`); routing in Alertmanager.",
     )
+    basic_auth: BasicAuth | None = Field(
+        None,
+        description=(
+            "HTTP basic auth: Alertmanager's own (`--web.config.file`, `basic_auth_users`) or a "
+            "proxy's in front of it. The password is read at start."
+        ),
+    )
+    bearer_token: SecretSource | None = Field(
+        None,
+        description=(
+            "Sent as `Authorization: Bearer` (an authenticating proxy, a hosted Alertmanager). "
+            "Read at start."
+        ),
+    )
+    tls: ClientTLS | None = Field(None, description="TLS settings of an https:// URL.")
+
+    @model_validator(mode="after")
+    def _auth(self) -> AlertmanagerSinkSettings:
+        if self.basic_auth is not None and self.bearer_token is not None:
+            raise ValueError("set `basic_auth` or `bearer_token`, not both")
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("`tls` needs an https:// url")
+        return self
 
     @field_validator("url")
     @classmethod

@@ -112,6 +112,20 @@ def _rollback(cfg: SentinelConfig, out: IO[str]) -> None:
     )
 
 
+def _sink_auth(sink: object) -> str:
+    """How a sink authenticates, and whether its secret can be read (never the secret)."""
+    basic = getattr(sink, "basic_auth", None)
+    token = getattr(sink, "bearer_token", None)
+    if basic is not None:
+        status = basic.password.status()
+        state = f"password {status}" if status.startswith("set") else status
+        return f" (basic auth {basic.username}, {state})"
+    if token is not None:
+        status = token.status()
+        return f" (bearer token {status})" if status.startswith("set") else f" ({status})"
+    return ""
+
+
 def _alerting(cfg: SentinelConfig, out: IO[str]) -> None:
     al = cfg.alerting
     w = out.write
@@ -125,7 +139,7 @@ def _alerting(cfg: SentinelConfig, out: IO[str]) -> None:
         url = getattr(sink, "url", None) or getattr(sink, "base_url", None)
         if url:
             line += f" -> {url}"
-        w(line + "\n")
+        w(line + _sink_auth(sink) + "\n")
     for name, svc in sorted(cfg.services.items()):
         sa = getattr(svc, "alerting", None)
         if sa is not None:

@@ -11,11 +11,15 @@ Called by the router's delivery task. It promises:
   after each receipt; the router re-sends open alerts every ``resend_interval`` seconds);
 - a resolve re-sends the same labels with ``endsAt`` = now, which ends the alert at once;
 - ``change`` alerts mean nothing to Alertmanager and are accepted without a call;
-- 400 raises a non-retryable :class:`DeliveryFailed`; 5xx and network errors a retryable one.
+- 400 raises a non-retryable :class:`DeliveryFailed`; 5xx and network errors a retryable one;
+- basic auth or a bearer token goes with every call when configured (401 and 403 are not
+  retried: the credentials will not mend themselves), over a TLS context of its own when the
+  sink has a CA or a client certificate.
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -51,14 +55,26 @@ class AlertmanagerSink:
         resend_interval: float | None = 60.0,
         labels: dict[str, str] | None = None,
         clock: Clock = time.time,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
+        """``auth`` goes with every call (basic auth, a bearer token); ``verify`` is the TLS
+        context of an https URL with its own CA or client certificate, which needs a client of
+        the sink's own (``client`` is then ignored)."""
         self.name = name
         self.url = url.rstrip("/")
         self.resend_interval = resend_interval
         self.extra_labels = dict(labels or {})
         self._clock = clock
+        self._auth = auth
+        if verify is not None:
+            client = None
         self._own_client = client is None
-        self._client = client if client is not None else httpx.AsyncClient(timeout=timeout)
+        self._client = (
+            client
+            if client is not None
+            else httpx.AsyncClient(timeout=timeout, verify=verify if verify is not None else True)
+        )
 
     def __repr__(self) -> str:
         return f"AlertmanagerSink(name={self.name!r}, url={self.url!r})"
@@ -111,6 +127,7 @@ class AlertmanagerSink:
                 f"{self.url}/api/v2/alerts",
                 json=[self.alert_body(alert)],
                 headers={"Accept": "application/json"},
+                auth=self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
             raise DeliveryFailed(

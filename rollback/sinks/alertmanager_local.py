@@ -10,11 +10,14 @@ Debian's ``prometheus-alertmanager`` (``apt-get install prometheus-alertmanager`
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -28,6 +31,31 @@ route:
 receivers:
   - name: blackhole
 """
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Alertmanager's ``--web.config.file``: serve TLS with ``cert_file``/``key_file`` (signed
+    by ``ca_file``, which the readiness probe trusts), and require basic auth of ``username``
+    with ``password`` (stored as the bcrypt hash ``password_hash``, as the file wants)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    ca_file: Path | None = None
+    username: str = ""
+    password: str = ""
+    password_hash: str = ""
+
+    def render(self) -> str:
+        doc: dict[str, object] = {}
+        if self.cert_file is not None and self.key_file is not None:
+            doc["tls_server_config"] = {
+                "cert_file": str(self.cert_file),
+                "key_file": str(self.key_file),
+            }
+        if self.username:
+            doc["basic_auth_users"] = {self.username: self.password_hash}
+        return json.dumps(doc)  # JSON is YAML
 
 
 def find_binary() -> str:
@@ -57,15 +85,24 @@ def free_port() -> int:
 class LocalAlertmanager:
     """One Alertmanager process working in ``workdir`` (config, data and log live there)."""
 
-    def __init__(self, workdir: Path, *, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        binary: str | None = None,
+        web: WebConfig | None = None,
+    ) -> None:
+        """``web`` turns on Alertmanager's own TLS and basic auth (``--web.config.file``)."""
         self.workdir = Path(workdir)
         self.binary = binary or find_binary()
+        self.web = web
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.web is not None and self.web.cert_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -76,6 +113,11 @@ class LocalAlertmanager:
         (self.workdir / "data").mkdir(exist_ok=True)
         cfg = self.workdir / "alertmanager.yml"
         cfg.write_text(CONFIG, encoding="utf-8")
+        web_flags = []
+        if self.web is not None:
+            web_cfg = self.workdir / "web.yml"
+            web_cfg.write_text(self.web.render(), encoding="utf-8")
+            web_flags = [f"--web.config.file={web_cfg}"]
         deadline = time.monotonic() + timeout
         for _ in range(3):  # a free port can be taken between probing and binding
             self.port = free_port()
@@ -88,6 +130,7 @@ class LocalAlertmanager:
                         f"--web.listen-address=127.0.0.1:{self.port}",
                         "--cluster.listen-address=",
                         "--log.level=warn",
+                        *web_flags,
                     ],
                     stdout=logf,
                     stderr=subprocess.STDOUT,
@@ -99,7 +142,12 @@ class LocalAlertmanager:
 
     def _wait_ready(self, deadline: float) -> bool:
         assert self._proc is not None
-        with httpx.Client(timeout=2.0) as client:
+        web = self.web
+        auth = (web.username, web.password) if web is not None and web.username else None
+        verify: ssl.SSLContext | bool = True
+        if web is not None and web.ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(web.ca_file))
+        with httpx.Client(timeout=2.0, auth=auth, verify=verify) as client:
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
                     return False  # exited (port taken?): the caller retries on another port

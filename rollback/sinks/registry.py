@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +19,11 @@ import httpx
 
 from config.alerting import (
     AlertmanagerSinkSettings,
+    ClientTLS,
     LogSinkSettings,
     PagerDutySinkSettings,
 )
+from rollback.kube.auth import BearerToken
 from rollback.sinks.alertmanager import AlertmanagerSink
 from rollback.sinks.base import AlertSink
 from rollback.sinks.limits import Clock, RateLimiter, Sleep
@@ -66,8 +69,33 @@ def _pagerduty(s: Any, deps: SinkDeps) -> AlertSink:
     )
 
 
+def tls_context(tls: ClientTLS, sink: str) -> ssl.SSLContext:
+    """The client TLS context of ``tls``; a file that cannot be loaded is a :class:`ValueError`
+    naming the sink and the file."""
+    try:
+        ctx = ssl.create_default_context(
+            cafile=str(tls.ca_file) if tls.ca_file is not None else None
+        )
+        if tls.insecure_skip_verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if tls.cert_file is not None and tls.key_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"alerting sink {sink!r}: cannot load its TLS files: {exc}") from None
+    return ctx
+
+
 def _alertmanager(s: Any, deps: SinkDeps) -> AlertSink:
     assert isinstance(s, AlertmanagerSinkSettings)
+    auth: httpx.Auth | None = None
+    # secrets are read now (SecretError names the source, never the value), not at the first
+    # alert
+    if s.basic_auth is not None:
+        password = s.basic_auth.password.read().get_secret_value()
+        auth = httpx.BasicAuth(s.basic_auth.username, password)
+    elif s.bearer_token is not None:
+        auth = BearerToken(s.bearer_token.read().get_secret_value())
     return AlertmanagerSink(
         s.url,
         name=s.name,
@@ -76,6 +104,8 @@ def _alertmanager(s: Any, deps: SinkDeps) -> AlertSink:
         resend_interval=s.resend_interval_seconds,
         labels=s.labels,
         clock=deps.clock,
+        auth=auth,
+        verify=tls_context(s.tls, s.name) if s.tls is not None else None,
     )
 
 
