@@ -33,7 +33,7 @@ from benchmarks.nab_scoring import (
     sweep,
 )
 from models.anomaly import CalibratedZModel
-from models.novelty import DailyProfile, QuietRecord, RangeNovelty, RollingMean
+from models.novelty import DailyEcho, DailyProfile, QuietRecord, RangeNovelty, RollingMean
 
 DETECTOR_NAME = "canarySentinel"
 DEFAULT_NAB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
@@ -50,7 +50,10 @@ class NabDetector:
       explains nearly all its variance (unexplained share below ``daily_gate``), the calibrated
       z-score of the departure from that profile replaces it, so that a daily rhythm is not
       itself an anomaly and a broken rhythm is. (A z-score of the value itself adds more false
-      alarms than detections once new ranges are scored: measured, 73.7 against 74.0 standard.);
+      alarms than detections once new ranges are scored: measured, 73.7 against 74.0 standard.)
+      A z-score counts for nothing when about a day earlier (:class:`~models.novelty.DailyEcho`,
+      within ``echo_tolerance`` seconds) the signal scored at least ``echo_floor`` and at least
+      ``echo_ratio`` of it: a spike on the signal's daily schedule is a job, not an incident;
     - a new range (:class:`~models.novelty.RangeNovelty`): the value beyond everything seen so
       far by more than ``range_tolerance`` of that range, or the mean of the last
       ``mean_width`` values beyond the range of such means by ``mean_tolerance``, once
@@ -78,10 +81,15 @@ class NabDetector:
         range_warmup: int = 400,
         daily_gate: float = 0.05,
         quiet_score: float = 4.4,
+        echo_ratio: float = 0.5,
+        echo_floor: float = 3.0,
+        echo_tolerance: float = 3600.0,
     ) -> None:
         self.change = CalibratedZModel(protect_z=None, warmup=50)
         self.daily = DailyProfile()
         self.daily_z = CalibratedZModel(protect_z=None, warmup=50)
+        self.echo = DailyEcho(floor=echo_floor, tolerance=echo_tolerance)
+        self.echo_ratio = echo_ratio
         self.range = RangeNovelty(warmup=range_warmup)
         self.mean = RollingMean(mean_width)
         self.mean_range = RangeNovelty(warmup=range_warmup)
@@ -108,6 +116,7 @@ class NabDetector:
             dz = _score_learn(self.daily_z, r)
             if self.daily.unexplained < self.daily_gate:
                 z = dz
+        z = self._unless_echoed(ts, z)
         out = z if z > self._recent else 0.0
         self._recent = max(z, self._recent * self.decay)
 
@@ -125,6 +134,12 @@ class NabDetector:
             out = max(out, self.quiet_score)
         self._row += 1
         return out
+
+    def _unless_echoed(self, ts: float, z: float) -> float:
+        """``z``, or 0 when about a day earlier the signal scored comparably; remembers ``z``."""
+        echo = self.echo.echo(ts)
+        self.echo.remember(ts, z)
+        return 0.0 if echo > 0.0 and echo >= self.echo_ratio * z else z
 
 
 def _score_learn(model: CalibratedZModel, x: float) -> float:

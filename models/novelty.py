@@ -2,7 +2,8 @@
 
 Who calls this: ``benchmarks.nab`` builds its per-signal detector from these pieces beside the
 calibrated z-scores of :mod:`models.anomaly`; they are online (one value at a time, no look-ahead)
-and keep a handful of floats (the daily profile one per slot of the day).
+and keep a handful of floats (the daily profile one per slot of the day, the daily echo one pair
+per notable score of the last day and a bit).
 
 - :class:`RangeNovelty`: how far a value lies outside everything the signal has shown so far, in
   units of that range. A new record is rare in a long stable history and measured in the
@@ -13,6 +14,9 @@ and keep a handful of floats (the daily profile one per slot of the day).
   per slot of the day), and how much of the signal's variance that profile leaves unexplained.
   For a strongly daily signal the departure from the profile is the anomaly, not the value:
   a missing daily peak, or a flat line where the day should rise.
+- :class:`DailyEcho`: the largest notable score of about one day earlier (the same time of day,
+  within a tolerance), so that a spike repeated on the signal's daily schedule (a nightly job,
+  a daily batch) can be told from a spike at a time of day that has not seen one.
 """
 
 from __future__ import annotations
@@ -262,3 +266,46 @@ class QuietRecord:
             self._fired = True
             return True
         return False
+
+
+class DailyEcho:
+    """The largest notable score from about one day earlier: a spike that repeats on schedule.
+
+    ``remember(ts, score)`` keeps ``score`` if it is at least ``floor`` (smaller scores are never
+    an echo, so the memory stays a handful of entries). ``echo(ts)`` returns the largest score
+    remembered at a time in ``[ts - period - tolerance, ts - period + tolerance]`` (seconds), or
+    0 when there is none; it forgets everything older than that window, so timestamps must not
+    decrease. Online: ``echo`` sees only scores remembered before it is called.
+
+    >>> e = DailyEcho(floor=3.0, tolerance=600.0)
+    >>> e.remember(0.0, 5.0); e.remember(300.0, 2.0); e.remember(7200.0, 4.0)
+    >>> e.echo(DAY_SECONDS + 500.0), e.echo(DAY_SECONDS + 3600.0), e.echo(DAY_SECONDS + 7000.0)
+    (5.0, 0.0, 4.0)
+    """
+
+    __slots__ = ("_events", "floor", "period", "tolerance")
+
+    def __init__(
+        self, floor: float = 3.0, tolerance: float = 3600.0, period: float = DAY_SECONDS
+    ) -> None:
+        self.floor = floor
+        self.tolerance = tolerance
+        self.period = period
+        self._events: deque[tuple[float, float]] = deque()
+
+    def echo(self, ts: float) -> float:
+        events = self._events
+        start = ts - self.period - self.tolerance
+        while events and events[0][0] < start:
+            events.popleft()
+        end = ts - self.period + self.tolerance
+        best = 0.0
+        for t, score in events:
+            if t > end:
+                break
+            best = max(best, score)
+        return best
+
+    def remember(self, ts: float, score: float) -> None:
+        if score >= self.floor:
+            self._events.append((ts, score))

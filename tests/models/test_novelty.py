@@ -1,4 +1,4 @@
-"""Range, rolling-mean, daily-profile and silence novelty (models/novelty.py)."""
+"""Range, rolling-mean, daily-profile, daily-echo and silence novelty (models/novelty.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import math
 import random
 
 import models.novelty
-from models.novelty import DailyProfile, QuietRecord, RangeNovelty, RollingMean
+from models.novelty import (
+    DAY_SECONDS,
+    DailyEcho,
+    DailyProfile,
+    QuietRecord,
+    RangeNovelty,
+    RollingMean,
+)
 
 
 def test_docstring_examples_run() -> None:
@@ -86,3 +93,34 @@ def test_quiet_record_rarely_fires_on_noise() -> None:
     q = QuietRecord()
     fired = sum(q.update(rng.gauss(0.0, 1.0)) for _ in range(100_000))
     assert fired <= 5
+
+
+def test_daily_echo_finds_yesterdays_score_within_the_tolerance_only() -> None:
+    e = DailyEcho(floor=3.0, tolerance=3600.0)
+    e.remember(10_000.0, 6.0)
+    day = DAY_SECONDS
+    assert e.echo(day + 10_000.0 - 3600.0) == 6.0
+    assert e.echo(day + 10_000.0 + 3600.0) == 6.0
+    e2 = DailyEcho(floor=3.0, tolerance=3600.0)
+    e2.remember(10_000.0, 6.0)
+    assert e2.echo(day + 10_000.0 - 3601.0) == 0.0  # yesterday's spike is still an hour away
+    assert e2.echo(day + 10_000.0 + 3601.0) == 0.0  # and now more than an hour past
+
+
+def test_daily_echo_ignores_small_scores_and_takes_the_largest() -> None:
+    e = DailyEcho(floor=3.0, tolerance=600.0)
+    for k, score in enumerate((2.9, 4.0, 7.0, 3.5)):
+        e.remember(k * 300.0, score)
+    assert e.echo(DAY_SECONDS) == 7.0
+    f = DailyEcho(floor=3.0, tolerance=600.0)
+    f.remember(0.0, 2.9)
+    assert f.echo(DAY_SECONDS) == 0.0
+
+
+def test_daily_echo_keeps_a_bounded_memory() -> None:
+    # A week of five-minute rows, every one notable: only about a day and an hour is kept.
+    e = DailyEcho(floor=0.0, tolerance=3600.0)
+    for i in range(7 * 288):
+        e.echo(i * 300.0)
+        e.remember(i * 300.0, 1.0)
+    assert len(e._events) <= 288 + 13
