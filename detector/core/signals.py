@@ -193,9 +193,13 @@ class SignalState:
                 return self._pair(max(ts, o_ts), o_val, o_cnt, value, cnt, shared)
         if other_seen > _NEVER:
             mine.append((ts, value, count, anomalous))  # wait for the partner
-        else:
+        elif len(mine) == 1:
             # the other side has never reported (baseline history before the canary): keep only
-            # the latest sample, for the canary's first one to pair with
+            # the latest sample, for the canary's first one to pair with. Most records of a
+            # service before its canary starts come here: replacing the one item in place
+            # spares building a list per record
+            mine[0] = (ts, value, count, anomalous)
+        else:  # the first such sample, or the first after a reset left several waiting
             mine[:] = [(ts, value, count, anomalous)]
         return None
 
@@ -287,7 +291,11 @@ def evict_all(signals: Iterable[SignalState], before: float) -> bool:
     go silent)."""
     canary_seen = False
     for sig in signals:
-        sig.evict(before)
+        # evict's own test, made here: it runs per signal at every tick and rarely finds
+        # anything to drop, so the call is made only when it will
+        canary, baseline = sig.pending
+        if (canary and canary[0][0] < before) or (baseline and baseline[0][0] < before):
+            sig.evict(before)
         if sig.last_seen[0] > _NEVER:
             canary_seen = True
     return canary_seen

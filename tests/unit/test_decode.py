@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.types import LogRecord, Role, Sample, SignalKind
+from detector.sources import native
 from detector.sources.base import DecodeError
 from detector.sources.native import NativeFormat, _sample_checked, sample_from
 from detector.sources.otlp_json import OtlpJsonFormat
@@ -233,7 +235,7 @@ _FIELD_VALUES: dict[str, list[Any]] = {
     "namespace": ["", ["a"], None, _ABSENT],
     "role": ["stable", "shadow", 1, ["canary"], None, _ABSENT],
     "signal": ["", 3, _ABSENT],
-    "kind": ["error_rate", "vibes", 2, None, _ABSENT],
+    "kind": ["error_rate", "vibes", 2, True, ["latency"], {"a": "b"}, None, _ABSENT],
     "value": [3, -1.5, "0.2", False, None, _ABSENT],
     "count": [0, -1, 2.0, 1.5, "5", True, None, _ABSENT],
     "labels": [{}, {"a": 1}, {"a": "b", "c": None}, ["a"], None, _ABSENT],
@@ -257,4 +259,49 @@ def _outcome(decode: Any, obj: dict[str, Any]) -> object:
 @given(obj=_records)
 def test_the_fast_path_builds_what_the_checks_build(obj: dict[str, Any]) -> None:
     # repr: every field is set, and 3 is not 3.0
-    assert repr(_outcome(sample_from, obj)) == repr(_outcome(_sample_checked, obj))
+    expected = repr(_outcome(_sample_checked, obj))
+    assert repr(_outcome(sample_from, obj)) == expected
+    # as orjson builds it, with its own key objects (what the fast path is written for)
+    assert repr(_outcome(sample_from, orjson.loads(orjson.dumps(obj)))) == expected
+
+
+def test_the_fast_path_looks_fields_up_by_orjson_own_key_objects() -> None:
+    # the lookups are identity hits only while orjson hands out one cached object per key text;
+    # were that to change, decoding would stay right but lose the speed this test stands for
+    keys = list(orjson.loads(orjson.dumps(GOOD)))
+    ours = [
+        native._TS,
+        native._SERVICE,
+        native._NAMESPACE,
+        native._ROLE,
+        native._SIGNAL,
+        native._KIND,
+        native._VALUE,
+        native._COUNT,
+        native._LABELS,
+    ]
+    assert ours == keys
+    assert all(a is b for a, b in zip(ours, keys, strict=True))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        orjson.dumps(GOOD),
+        orjson.dumps({**GOOD, "kind": "vibes"}),
+        orjson.dumps({"ts": 1.0, "service": "s", "role": "canary", "level": "warn", "message": ""}),
+        b"[1]",
+        b"not json",
+        b"",
+    ],
+)
+def test_decode_one_is_decode_of_one_record_for_bytes_and_ascii_text(raw: bytes) -> None:
+    def result(decode: Callable[[], list[Sample | LogRecord]]) -> object:
+        try:
+            return decode()
+        except DecodeError as err:
+            return err.kind
+
+    expected = result(lambda: fmt.decode(raw))
+    assert result(lambda: [fmt.decode_one(raw)]) == expected
+    assert result(lambda: [fmt.decode_one(raw.decode())]) == expected

@@ -4,7 +4,10 @@ checkpoints written before the plain-float anomaly model."""
 
 from __future__ import annotations
 
+import copy
+import math
 import pickle
+import random
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -15,7 +18,7 @@ from config.schema import SentinelConfig
 from detector.core import engine as engine_module
 from detector.core import signals as signals_module
 from detector.core.engine import Engine
-from detector.core.types import Decision, Sample
+from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
 from detector.pipeline import Pipeline
 from detector.replay import replay_records
 from detector.sources.native import NativeFormat
@@ -137,3 +140,89 @@ def test_checkpoints_written_before_ewzscore_continue_exactly(
     for s in samples[half:]:
         out += restored.process(s)
     assert out == whole and any(d.action.value == "rollback" for d in whole)
+
+
+class _BatchFormat:
+    """The native format without ``decode_one``: a format whose messages may carry several
+    records, decoded through ``decode`` as before the one-record shortcut."""
+
+    type_name = "native-batch"
+
+    def __init__(self) -> None:
+        self.native = NativeFormat()
+
+    def decode(self, raw: bytes) -> list[Sample | LogRecord]:
+        return self.native.decode(raw)
+
+
+def test_feed_all_reads_text_as_its_utf8_bytes() -> None:
+    lines = _lines("reg_errors_x10")
+    good = orjson.loads(lines[0])
+    limit = SentinelConfig().kafka.max_record_bytes
+    # within the limit in characters, beyond it in bytes: oversized, as its bytes are
+    wide = orjson.dumps({**good, "labels": {"note": "\u00e9" * (limit // 2 + 1)}}).decode()
+    assert len(wide) <= limit < len(wide.encode())
+    accented = orjson.dumps({**good, "service": "caf\u00e9", "labels": {"r": "\u00fc"}}).decode()
+    text = [lines[0], wide, *lines[1:50], accented, "  ", *lines[50:]]
+    one = Pipeline(SentinelConfig())
+    decisions: list[Decision] = []
+    for ln in text:
+        if ln.strip():
+            decisions += one.feed(ln.encode()).decisions
+    for fed in (text, [ln.encode() for ln in text]):
+        batch = Pipeline(SentinelConfig())
+        assert batch.feed_all(fed) == decisions
+        assert batch.bad == one.bad == {"oversized": 1}
+        assert plain(batch.engine.services) == plain(one.engine.services)
+        assert "caf\u00e9" in batch.engine.services
+
+
+def test_feed_all_without_decode_one_decides_the_same() -> None:
+    lines = [ln.encode() for ln in _lines("reg_throughput_halved")]
+    mixed = [*lines[:100], b"", b"not json", *lines[100:]]
+    fast = Pipeline(SentinelConfig())
+    batches = Pipeline(SentinelConfig(), metrics_format=_BatchFormat())
+    assert batches.feed_all(mixed) == fast.feed_all(mixed)
+    assert batches.bad == fast.bad == {"not_json": 1}
+    assert plain(batches.engine.services) == plain(fast.engine.services)
+
+
+def _signal(kind: SignalKind = SignalKind.LATENCY) -> signals_module.SignalState:
+    s = SentinelConfig()
+    return signals_module.SignalState("x", kind, s.effective("web", "x"), 100, 10.0)
+
+
+def test_a_side_alone_keeps_only_its_latest_sample() -> None:
+    sig = _signal()
+    for i in range(5):  # the baseline alone: each sample replaces the one before
+        assert sig.add(10.0 * i, Role.BASELINE, 1.0 + i, 100, 10.0) is None
+        assert sig.pending == ([], [(10.0 * i, 1.0 + i, 100, False)])
+    sig.add(41.0, Role.CANARY, 2.0, 10, 10.0)  # pairs with the baseline's sample at 40
+    assert not any(sig.pending)
+    for i in range(3):  # the canary has reported: baseline samples wait for their partners
+        sig.add(100.0 + 10.0 * i, Role.BASELINE, 1.0, 100, 10.0)
+    assert [item[0] for item in sig.pending[1]] == [100.0, 110.0, 120.0]
+    sig.reset_canary()  # a new revision: its canary has never reported
+    sig.add(130.0, Role.BASELINE, 1.5, 100, 10.0)
+    assert sig.pending == ([], [(130.0, 1.5, 100, False)])
+    sig.add(140.0, Role.BASELINE, 1.25, 100, 10.0)
+    assert sig.pending == ([], [(140.0, 1.25, 100, False)])
+
+
+def test_evict_all_drops_what_evict_on_each_signal_drops() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        sigs = [_signal() for _ in range(4)]
+        for sig in sigs:
+            if rng.random() < 0.5:
+                sig.last_seen[0] = rng.uniform(0.0, 100.0)
+            for lst in sig.pending:
+                for _ in range(rng.randrange(4)):  # arrival order, not always time order
+                    lst.append((rng.uniform(0.0, 100.0), 1.0, None, False))
+        before = rng.uniform(0.0, 100.0)
+        each = copy.deepcopy(sigs)
+        for sig in each:
+            sig.evict(before)
+        seen = signals_module.evict_all(sigs, before)
+        assert [sig.pending for sig in sigs] == [sig.pending for sig in each]
+        assert seen == any(sig.last_seen[0] > -math.inf for sig in sigs)
