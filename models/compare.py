@@ -224,7 +224,6 @@ class MeanShiftTest:
         self.cusum = [0.0] * len(_MEAN_GRID)
         self.n = 0
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
-        self.own_bar = min_log_effect
         self._forget_own()
         self.regime = math.nan  # EW log count of the canary's samples
 

@@ -94,11 +94,12 @@ class ExecPlugin(RefreshingToken):
         if spec.get("provideClusterInfo") and cluster is not None:
             info["cluster"] = _cluster_info(cluster, ca_pem)
         exec_info = {"apiVersion": self.api_version, "kind": "ExecCredential", "spec": info}
-        env = dict(os.environ if environ is None else environ)
-        for item in spec.get("env") or []:
-            env[str(item["name"])] = str(item["value"])
-        env["KUBERNETES_EXEC_INFO"] = json.dumps(exec_info)
-        self._env = env
+        # laid over the environment as it is at each run (cloud credentials may be refreshed
+        # underneath us), unless ``environ`` pins it
+        extra = {str(item["name"]): str(item["value"]) for item in spec.get("env") or []}
+        extra["KUBERNETES_EXEC_INFO"] = json.dumps(exec_info)
+        self._extra_env = extra
+        self._environ = environ
         self._clock = clock
         self._token: str | None = None
         self._expires = float("inf")
@@ -116,7 +117,7 @@ class ExecPlugin(RefreshingToken):
         try:
             done = subprocess.run(
                 self.argv,
-                env=self._env,
+                env={**(os.environ if self._environ is None else self._environ), **self._extra_env},
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=RUN_TIMEOUT_SECONDS,

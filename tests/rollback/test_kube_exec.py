@@ -205,3 +205,12 @@ def test_kubeconfig_user_with_exec_runs_it_at_start(tmp_path: Path, plugin: Path
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(KubeConfigError, match="exited with 3"):
         from_kubeconfig(path)
+
+
+def test_the_plugin_sees_the_environment_as_it_is_when_it_runs(
+    tmp_path: Path, plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = ExecPlugin(spec(tmp_path, str(plugin)), base=tmp_path)
+    monkeypatch.setenv("PLUGIN_MODE", "fail")  # e.g. credentials that changed since the start
+    with pytest.raises(KubeConfigError, match="exited with 3"):
+        auth.token()
