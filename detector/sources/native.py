@@ -34,8 +34,10 @@ _new = object.__new__
 # same object in every message, and builds its dicts with generic keys: looked up by an equal but
 # distinct str (a literal here), each field costs a hash match and then a full string comparison;
 # looked up by orjson's object, an identity hit, about half the cost (the fast path reads nine
-# fields per record). Were orjson ever to hand out other objects, the lookups would still be
-# right (dict lookup is by equality), only slower; tests/unit/test_decode.py checks the identity.
+# fields per record). Were orjson to hand out other objects (its key cache is bounded, so a
+# process that parses many other keys can see an entry replaced), the lookups would still be
+# right (dict lookup is by equality), only slower; tests/unit/test_decode.py checks the identity
+# in a fresh process.
 _TS, _SERVICE, _NAMESPACE, _ROLE, _SIGNAL, _KIND, _VALUE, _COUNT, _LABELS = _loads(
     b'{"ts":0,"service":0,"namespace":0,"role":0,"signal":0,"kind":0,"value":0,"count":0,"labels":0}'
 )
