@@ -8,6 +8,7 @@ prints every decision from ``sentinel.decisions`` as it happens. Stops everythin
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,10 @@ def _say(msg: str) -> None:
 
 
 async def _stream(bootstrap: str, cfg: SentinelConfig, plan: DemoPlan, speed: float) -> None:
+    # the topics were created a moment ago: the first batch may meet a partition whose leader is
+    # still being elected, which aiokafka retries and logs as a warning; a send that really
+    # fails still raises
+    logging.getLogger("aiokafka.producer").setLevel(logging.ERROR)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
