@@ -6,7 +6,7 @@ with each knob's meaning; secrets are reported as set / not set, never shown.
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
@@ -112,17 +112,21 @@ def _rollback(cfg: SentinelConfig, out: IO[str]) -> None:
     )
 
 
+def _secret(name: str, source: Any) -> str:
+    """``name set (where)``, or the problem with the secret (which names its source); never the
+    secret itself."""
+    status: str = source.status()
+    return f"{name} {status}" if status.startswith("set") else status
+
+
 def _sink_auth(sink: object) -> str:
-    """How a sink authenticates, and whether its secret can be read (never the secret)."""
+    """How a sink authenticates, and whether its secret can be read."""
     basic = getattr(sink, "basic_auth", None)
     token = getattr(sink, "bearer_token", None)
     if basic is not None:
-        status = basic.password.status()
-        state = f"password {status}" if status.startswith("set") else status
-        return f" (basic auth {basic.username}, {state})"
+        return f" (basic auth {basic.username}, {_secret('password', basic.password)})"
     if token is not None:
-        status = token.status()
-        return f" (bearer token {status})" if status.startswith("set") else f" ({status})"
+        return f" ({_secret('bearer token', token)})"
     return ""
 
 
@@ -134,8 +138,7 @@ def _alerting(cfg: SentinelConfig, out: IO[str]) -> None:
         line = f"  {sink.name} ({sink.type}, least severity {sink.min_severity.value})"
         key = getattr(sink, "routing_key", None)
         if key is not None:
-            status = key.status()
-            line += f": routing key {status}" if status.startswith("set") else f": {status}"
+            line += f": {_secret('routing key', key)}"
         url = getattr(sink, "url", None) or getattr(sink, "base_url", None)
         if url:
             line += f" -> {url}"
