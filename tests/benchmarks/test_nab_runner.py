@@ -98,16 +98,16 @@ def test_detector_has_no_look_ahead(tmp_path: Path) -> None:
 
 
 def _daily_square_wave(
-    days: int, broken_day: int | None, seed: int = 3
+    days: int, broken_day: int | None, seed: int = 3, noise: float = 2.0
 ) -> list[tuple[float, float]]:
-    """Five-minute rows of a day that is high from 08:00 to 18:00, with small noise; on
-    ``broken_day`` the day never rises."""
+    """Five-minute rows of a day that is high from 08:00 to 18:00, with noise of sd ``noise``;
+    on ``broken_day`` the day never rises."""
     rng = random.Random(seed)
     rows = []
     for i in range(days * 288):
         day, slot = divmod(i, 288)
         high = 96 <= slot < 216 and day != broken_day
-        rows.append((i * 300.0, (80.0 if high else 20.0) + rng.gauss(0, 2)))
+        rows.append((i * 300.0, (80.0 if high else 20.0) + rng.gauss(0, noise)))
     return rows
 
 
@@ -119,6 +119,32 @@ def test_detector_judges_a_daily_signal_against_its_daily_profile() -> None:
     after_warmup = scores[5 * 288 : 9 * 288]
     broken = scores[9 * 288 + 96 : 9 * 288 + 216]
     assert max(broken) > 2.0 * max(after_warmup)
+
+
+def test_a_broken_rhythm_counts_when_the_profile_explains_most_of_the_signal() -> None:
+    # Noisier days: the profile leaves about 7% of the variance, too much to replace the change
+    # score (daily_gate) but enough for the departure from it to join as evidence. The day that
+    # does not rise shows no jump, only the departure. (No echo, so that yesterday's rise
+    # cannot mask today's missing one.)
+    rows = _daily_square_wave(days=12, broken_day=9, noise=6.0)
+    start = 9 * 288 + 96
+
+    def run(det: nab.NabDetector) -> tuple[list[float], float]:
+        scores = []
+        unexplained = math.nan
+        for i, (t, v) in enumerate(rows):
+            scores.append(det.step(t, v))
+            if i == start:
+                unexplained = det.daily.unexplained
+        return scores, unexplained
+
+    joined, unexplained = run(nab.NabDetector(echo_floor=math.inf))
+    change_only, _ = run(nab.NabDetector(echo_floor=math.inf, daily_join=0.0))
+    det = nab.NabDetector()
+    assert det.daily_gate < unexplained < det.daily_join
+    broken = slice(start, start + 120)
+    assert max(joined[broken]) > 2.0 * max(change_only[broken])
+    assert max(joined[broken]) > 1.5 * max(joined[5 * 288 : 9 * 288])
 
 
 def test_detector_scores_a_record_silence() -> None:
