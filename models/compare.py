@@ -188,6 +188,8 @@ class MeanShiftTest:
     different load) forgets it, since the small-count offset changes with the count. Samples
     without a count (``regime`` NaN) are neither learned nor change the regime.
 
+    The canary's noise is not allowed to learn the regression either: see :meth:`held_var`.
+
     >>> t = MeanShiftTest(min_log_effect=math.log(1.1), threshold=10.0)
     >>> [t.update(0.01 * ((-1) ** i), 1.0, 0.01).failed for i in range(20)][-1]
     False
@@ -197,6 +199,7 @@ class MeanShiftTest:
 
     __slots__ = (
         "cusum",
+        "last_best",
         "min_log_effect",
         "n",
         "own_bar",
@@ -204,6 +207,8 @@ class MeanShiftTest:
         "own_regime",
         "own_sq",
         "own_sum",
+        "quiet_regime",
+        "quiet_var",
         "recent",
         "regime",
         "threshold",
@@ -214,6 +219,7 @@ class MeanShiftTest:
     OWN_MAX = 100  # past this many, the offset is an exponentially weighted mean
     OWN_GATE = 0.1  # learn only while the largest CUSUM is below this share of the threshold
     OWN_GUARD = math.log(1.3)  # a regime change beyond this forgets the offset
+    QUIET_VAR_GROWTH = 1.5  # while evidence is held, the variance may grow this much at most
 
     def __init__(
         self, min_log_effect: float, threshold: float, *, var_floor: float = 0.02**2
@@ -226,6 +232,9 @@ class MeanShiftTest:
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
         self._forget_own()
         self.regime = math.nan  # EW log count of the canary's samples
+        self.last_best = 0.0  # the largest CUSUM after the last update
+        self.quiet_var = math.nan  # the canary's variance when the test last held no evidence
+        self.quiet_regime = math.nan  # and the regime then
 
     def _forget_own(self) -> None:
         self.own_n = 0
@@ -240,6 +249,9 @@ class MeanShiftTest:
         if "own_bar" not in state[1]:  # a checkpoint from before the own offset
             self._forget_own()
             self.regime = math.nan
+        if "quiet_var" not in state[1]:  # from before the canary's variance was held
+            self.last_best = max(self.cusum)
+            self.quiet_var = self.quiet_regime = math.nan
 
     def bar(self) -> float:
         """The effective minimum log effect: ``min_log_effect``, or lower when the canary's own
@@ -262,6 +274,27 @@ class MeanShiftTest:
             mean = self.own_sum / n
             ref = mean + math.sqrt(max(self.own_sq / n - mean * mean, 0.0) / n) + m
             self.own_bar = m if ref >= m else (ref if ref > 0.0 else 0.0)
+
+    def held_var(self, var: float) -> float:
+        """The canary's noise variance to judge its next sample by, given its current estimate
+        ``var``.
+
+        The estimate comes from the canary's own recent samples, so a regression that widens
+        their spread (a slow tail: a few much slower requests make a p99 jump about) would raise
+        the variance it is judged against and hide itself. While the test holds evidence (its
+        largest CUSUM at ``OWN_GATE`` of the threshold or more), the variance is therefore at
+        most ``QUIET_VAR_GROWTH`` times the canary's variance when it last held none, rescaled
+        to the canary's count regime (quantile noise goes as 1/count, so less traffic may still
+        raise it)."""
+        if self.last_best < self.OWN_GATE * self.threshold:
+            self.quiet_var = var
+            self.quiet_regime = self.regime
+            return var
+        cap = self.QUIET_VAR_GROWTH * self.quiet_var
+        shift = self.quiet_regime - self.regime
+        if shift == shift:  # both regimes known
+            cap *= math.exp(shift)
+        return cap if var > cap else var  # var while quiet_var is NaN (never quiet)
 
     def update(
         self,
@@ -296,6 +329,7 @@ class MeanShiftTest:
             cusum[k] = v
             if v > best:
                 best = v
+        self.last_best = best
         if learn and regime == regime and best < self.OWN_GATE * self.threshold:
             self._learn_own(x)
         return CheckResult(

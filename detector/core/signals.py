@@ -224,7 +224,7 @@ class SignalState:
         b_noise = self.noise[1].var()
         b_var = b_noise * _count_scale(self.b_count, b_cnt)
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
-        var = c_var + b_var
+        var = test.held_var(c_var) + b_var
         # canary and baseline pods drift apart slowly without anything being wrong: an offset
         # within 1.5 standard deviations of that drift (both sides drift: twice the baseline's
         # variance) is not held against the canary
