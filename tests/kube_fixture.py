@@ -23,7 +23,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -34,6 +33,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from detector.localbroker import free_port, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO / "tools" / "kube" / "build.sh"
@@ -94,12 +95,6 @@ def rollout_crd(cache_dir: Path) -> dict[str, Any]:
     tmp.write_text(json.dumps(crd))
     tmp.replace(cached)
     return dict(crd)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -239,13 +234,7 @@ class KubeAPIServer:
     def stop(self) -> None:
         # The API server first, then its storage.
         for _name, proc, _log in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_process(proc, timeout=20)
         self.procs.clear()
 
 

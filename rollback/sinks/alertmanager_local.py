@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from detector.localbroker import free_port, stop_process
 
 CONFIG = """\
 route:
@@ -73,13 +74,6 @@ def find_binary() -> str:
         "Alertmanager not found: `apt-get install prometheus-alertmanager`, or set "
         "CANARY_SENTINEL_ALERTMANAGER_BIN to an alertmanager binary"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LocalAlertmanager:
@@ -168,14 +162,7 @@ class LocalAlertmanager:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=10)
 
     def __enter__(self) -> LocalAlertmanager:
         self.start()

@@ -14,8 +14,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from detector.localbroker import free_port
 from rollback.alerting import AlertRouter
-from rollback.sinks.alertmanager_local import free_port
 from rollback.sinks.fake import FakeTime
 from rollback.sinks.fake_pagerduty import FakePagerDuty
 from rollback.sinks.pagerduty import PagerDutySink

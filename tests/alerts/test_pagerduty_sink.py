@@ -12,8 +12,8 @@ from pydantic import SecretStr
 
 from config.alerting import RoutingKeyError, RoutingKeySource
 from detector.core.types import Action, Severity, Verdict
+from detector.localbroker import free_port
 from rollback.sinks import render
-from rollback.sinks.alertmanager_local import free_port
 from rollback.sinks.base import Alert, AlertEvent, DeliveryFailed
 from rollback.sinks.fake import FakeTime, sample_decision, sample_outcome
 from rollback.sinks.fake_pagerduty import FakePagerDuty

@@ -21,9 +21,10 @@ from pydantic import SecretStr
 
 from config.alerting import SinkSettings
 from detector.core.types import Action, Decision, Severity, Verdict
+from detector.localbroker import free_port
 from rollback.sinks import render
 from rollback.sinks.alertmanager import AlertmanagerSink
-from rollback.sinks.alertmanager_local import LocalAlertmanager, free_port
+from rollback.sinks.alertmanager_local import LocalAlertmanager
 from rollback.sinks.base import Alert, AlertEvent, AlertSink, DeliveryFailed
 from rollback.sinks.fake import FakeSink, sample_decision, sample_outcome
 from rollback.sinks.fake_pagerduty import FakePagerDuty

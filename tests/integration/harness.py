@@ -24,7 +24,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from config.schema import SentinelConfig
 from detector.kafka_admin import ensure_service_topics
-from detector.localbroker import free_port
+from detector.localbroker import free_port, stop_process
 
 
 def service_config(bootstrap: str, tmp: Path, **kafka: Any) -> tuple[SentinelConfig, Path]:
@@ -77,15 +77,7 @@ class ServiceProcess:
         return "\n".join(p.read_text(errors="replace") for p in self.logs if p.exists())
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout, sig)
         self.proc = None
 
     def metrics(self) -> dict[str, float]:

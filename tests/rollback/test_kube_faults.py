@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from detector.core.types import Severity
+from detector.localbroker import free_port
 from rollback.dispatch import Dispatcher, RetryPolicy, ServiceTarget
 from rollback.guardrails import Limits
 from rollback.kube.auth import BearerToken, KubeConnection
@@ -22,7 +23,7 @@ from rollback.targets.base import (
     RollbackTarget,
 )
 from rollback.targets.deployment import DeploymentTarget
-from tests.kube_fixture import KubeAPIServer, free_port
+from tests.kube_fixture import KubeAPIServer
 from tests.rollback import objects
 from tests.rollback.conftest import connection
 from tests.rollback.faults import FaultTransport, StaleWriteTransport
