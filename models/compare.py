@@ -199,7 +199,6 @@ class MeanShiftTest:
 
     __slots__ = (
         "cusum",
-        "last_best",
         "min_log_effect",
         "n",
         "own_bar",
@@ -232,7 +231,6 @@ class MeanShiftTest:
         self.recent = 0.0  # EW mean of x, for the evidence shown to people
         self._forget_own()
         self.regime = math.nan  # EW log count of the canary's samples
-        self.last_best = 0.0  # the largest CUSUM after the last update
         self.quiet_var = math.nan  # the canary's variance when the test last held no evidence
         self.quiet_regime = math.nan  # and the regime then
 
@@ -250,7 +248,6 @@ class MeanShiftTest:
             self._forget_own()
             self.regime = math.nan
         if "quiet_var" not in state[1]:  # from before the canary's variance was held
-            self.last_best = max(self.cusum)
             self.quiet_var = self.quiet_regime = math.nan
 
     def bar(self) -> float:
@@ -286,7 +283,7 @@ class MeanShiftTest:
         most ``QUIET_VAR_GROWTH`` times the canary's variance when it last held none, rescaled
         to the canary's count regime (quantile noise goes as 1/count, so less traffic may still
         raise it)."""
-        if self.last_best < self.OWN_GATE * self.threshold:
+        if max(self.cusum) < self.OWN_GATE * self.threshold:
             self.quiet_var = var
             self.quiet_regime = self.regime
             return var
@@ -329,7 +326,6 @@ class MeanShiftTest:
             cusum[k] = v
             if v > best:
                 best = v
-        self.last_best = best
         if learn and regime == regime and best < self.OWN_GATE * self.threshold:
             self._learn_own(x)
         return CheckResult(
