@@ -11,8 +11,6 @@ clear error, never a skip.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -21,16 +19,14 @@ from typing import Any
 import httpx
 import yaml
 
-from detector.localbroker import free_port, stop_process
+from detector.localbroker import find_executable, free_port, stop_process
 
 
 def find_binary() -> str:
-    for c in (os.environ.get("CANARY_SENTINEL_PROMETHEUS_BIN"), shutil.which("prometheus")):
-        if c and os.access(c, os.X_OK):
-            return c
-    raise FileNotFoundError(
-        "Prometheus not found: `apt-get install prometheus` (scripts/setup.sh does), or set "
-        "CANARY_SENTINEL_PROMETHEUS_BIN to a prometheus binary"
+    return find_executable(
+        "CANARY_SENTINEL_PROMETHEUS_BIN",
+        ("prometheus",),
+        "Prometheus not found: `apt-get install prometheus` (scripts/setup.sh does)",
     )
 
 
@@ -61,31 +57,32 @@ class LocalPrometheus:
                 }
             )
         )
-        self.port = free_port()
-        log = (self.workdir / "prometheus.log").open("ab")
-        self._proc = subprocess.Popen(
-            [
-                find_binary(),
-                f"--config.file={cfg}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()  # the child keeps its own descriptor
+        binary = find_binary()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+        for _ in range(3):  # a free port can be taken between probing and binding: try another
+            self.port = free_port()
+            with (self.workdir / "prometheus.log").open("ab") as log:  # the child keeps its own
+                self._proc = subprocess.Popen(
+                    [
+                        binary,
+                        f"--config.file={cfg}",
+                        f"--storage.tsdb.path={self.workdir / 'data'}",
+                        f"--web.listen-address=127.0.0.1:{self.port}",
+                        "--log.level=warn",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            while time.monotonic() < deadline and self._proc.poll() is None:
+                try:
+                    if httpx.get(f"{self.url}/-/ready", timeout=2.0).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)  # polling interval, under the deadline
+            if self._proc.poll() is None:  # still running, never ready: out of time
                 break
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)  # polling interval, under the deadline
         self.stop()
         tail = (self.workdir / "prometheus.log").read_text(errors="replace")[-3000:]
         raise RuntimeError(f"Prometheus did not become ready:\n{tail}")

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 KAFKA_VERSION = os.environ.get("CANARY_SENTINEL_KAFKA_VERSION", "4.1.1")
@@ -91,6 +92,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def find_executable(env_var: str, names: Sequence[str], missing: str) -> str:
+    """The executable named by ``env_var``, else the first of ``names`` found on ``PATH`` (a
+    name may also be an absolute path); :class:`FileNotFoundError` with ``missing`` (how to
+    install it) when there is none. Shared by the local servers that tests and demos start."""
+    candidates: list[str | None] = [os.environ.get(env_var), *(shutil.which(n) for n in names)]
+    for c in candidates:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise FileNotFoundError(f"{missing}, or set {env_var} to the executable")
 
 
 def stop_process(

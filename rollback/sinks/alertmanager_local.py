@@ -11,8 +11,6 @@ Debian's ``prometheus-alertmanager`` (``apt-get install prometheus-alertmanager`
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import ssl
 import subprocess
 import time
@@ -22,7 +20,7 @@ from types import TracebackType
 
 import httpx
 
-from detector.localbroker import free_port, stop_process
+from detector.localbroker import find_executable, free_port, stop_process
 
 CONFIG = """\
 route:
@@ -61,18 +59,10 @@ class WebConfig:
 
 def find_binary() -> str:
     """The Alertmanager executable, or :class:`FileNotFoundError` saying how to install it."""
-    candidates = [
-        os.environ.get("CANARY_SENTINEL_ALERTMANAGER_BIN"),
-        shutil.which("prometheus-alertmanager"),
-        shutil.which("alertmanager"),
-        "/usr/bin/prometheus-alertmanager",
-    ]
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    raise FileNotFoundError(
-        "Alertmanager not found: `apt-get install prometheus-alertmanager`, or set "
-        "CANARY_SENTINEL_ALERTMANAGER_BIN to an alertmanager binary"
+    return find_executable(
+        "CANARY_SENTINEL_ALERTMANAGER_BIN",
+        ("prometheus-alertmanager", "alertmanager", "/usr/bin/prometheus-alertmanager"),
+        "Alertmanager not found: `apt-get install prometheus-alertmanager`",
     )
 
 
