@@ -11,7 +11,12 @@ then measures in the same run:
 Prints samples/s for both and the ratio, as a table and as JSON (``--json``). Starts its own
 broker unless ``--bootstrap`` names one.
 
-    python -m benchmarks.throughput [--samples 200000] [--json]
+With ``--format otlp-json`` the same samples travel as OTLP JSON, the way the OpenTelemetry
+Collector's Kafka exporter writes them with one message per resource: each message carries one
+pod group's scrape (its four metrics), so faust's cost per message is shared by four samples.
+The reference then counts samples too (messages read times samples per message).
+
+    python -m benchmarks.throughput [--samples 200000] [--format native|otlp-json] [--json]
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
@@ -52,6 +59,57 @@ def make_lines(samples: int, services: int) -> list[bytes]:
         services=names,
     )
     return list(demo_lines(plan))[:samples]
+
+
+def _int_attr(key: str, value: int) -> dict[str, Any]:
+    return {"key": key, "value": {"intValue": str(value)}}
+
+
+def as_otlp(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """The native records as OTLP JSON messages keyed by service: one message per run of
+    records that share service, role and time (one pod group's scrape), one gauge per signal."""
+    out: list[tuple[bytes | None, bytes]] = []
+    group: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        first = group[0]
+        attrs = {
+            "service.name": first["service"],
+            "k8s.namespace.name": first["namespace"],
+            "role": first["role"],
+            **first.get("labels", {}),
+        }
+        resource = {
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]
+        }
+        metrics = [
+            {
+                "name": r["signal"],
+                "gauge": {
+                    "dataPoints": [
+                        {
+                            "timeUnixNano": str(int(r["ts"] * 1e9)),
+                            "asDouble": float(r["value"]),
+                            "attributes": [_int_attr("count", r["count"])],
+                        }
+                    ]
+                },
+            }
+            for r in group
+        ]
+        body = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": metrics}]}]}
+        out.append((first["service"].encode(), orjson.dumps(body)))
+        group.clear()
+
+    for line in lines:
+        rec = orjson.loads(line)
+        if group and any(rec[k] != group[0][k] for k in ("service", "role", "ts")):
+            flush()
+        group.append(rec)
+    flush()
+    return out
 
 
 async def raw_consume(bootstrap: str, topic: str, total: int) -> float:
@@ -100,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=2)
     ap.add_argument("--bootstrap", help="use this broker instead of starting one")
     ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument(
+        "--format",
+        choices=("native", "otlp-json"),
+        default="native",
+        help="record format on the topic (otlp-json: one message per pod group's scrape)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)
 
@@ -115,13 +179,22 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = args.bootstrap
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            cfg, path = service_config(bootstrap, Path(tmp), partitions=args.partitions)
+            cfg, path = service_config(
+                bootstrap, Path(tmp), partitions=args.partitions, metrics_format=args.format
+            )
             setup_topics(bootstrap, cfg)
             lines = make_lines(args.samples, args.services)
-            note(f"producing {len(lines):,} samples to {cfg.kafka.metrics_topic}")
-            asyncio.run(produce(bootstrap, cfg.kafka.metrics_topic, keyed(lines)))
+            messages = keyed(lines) if args.format == "native" else as_otlp(lines)
+            note(
+                f"producing {len(lines):,} samples in {len(messages):,} messages "
+                f"to {cfg.kafka.metrics_topic}"
+            )
+            asyncio.run(produce(bootstrap, cfg.kafka.metrics_topic, messages))
             note("raw aiokafka consumer reading the topic")
-            raw = asyncio.run(raw_consume(bootstrap, cfg.kafka.metrics_topic, len(lines)))
+            per_message = len(lines) / len(messages)
+            raw = per_message * asyncio.run(
+                raw_consume(bootstrap, cfg.kafka.metrics_topic, len(messages))
+            )
             note("the service (canary-sentinel run) consuming the topic")
             svc = ServiceProcess(cfg, path, Path(tmp) / f"svc-{uuid.uuid4().hex[:4]}")
             svc.start()
@@ -134,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             broker.stop()
     result = {
         "samples": len(lines),
+        "format": args.format,
+        "messages": len(messages),
         "partitions": args.partitions,
         "service_samples_per_s": round(ours),
         "raw_aiokafka_samples_per_s": round(raw),

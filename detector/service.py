@@ -147,19 +147,25 @@ class Worker:
             await self._deadletter(raw or b"", err, topic, partition, offset)
             records = []
         source = offset_key(topic, partition)
+        # A message may carry several records of one service (an OTLP batch): the offset is the
+        # message's, so once its first record is folded in, the state's offset equals it. The
+        # rest of the message must not read that as "already in the checkpoint"; a checkpoint
+        # is only written between messages, so it holds a message whole or not at all.
+        folded: set[str] = set()
         for rec in records:
             st = self._state_for(rec.service, rec.namespace)
             # noted even when the record is skipped: a state held in memory must be dropped with
             # its partition, or it would outlive checkpoints another worker writes meanwhile
             if self.where.setdefault(rec.service, partition) != partition:
                 self._misrouted(rec.service, partition)
-            if offset <= last_offset(st.offsets, topic, source):
+            if rec.service not in folded and offset <= last_offset(st.offsets, topic, source):
                 self.skipped += 1  # already in the restored checkpoint
                 self.metrics.skipped.inc()
                 log.debug("skip %s/%s/%s: in the checkpoint", topic, partition, offset)
                 continue
             decisions += self.engine.process(rec)
             st.offsets[source] = offset
+            folded.add(rec.service)
             part.dirty.add(rec.service)
             self.metrics.records.labels("logs" if logs else "metrics").inc()
         for d in decisions:

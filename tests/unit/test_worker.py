@@ -10,6 +10,7 @@ import pickle
 import orjson
 import pytest
 
+from benchmarks.throughput import as_otlp
 from config.schema import SentinelConfig
 from detector.core.types import Decision
 from detector.demo import REGRESSING, DemoPlan, demo_lines
@@ -31,12 +32,20 @@ class Event:
 
 
 def _worker(
-    store: DictStore, sent: list[tuple[bytes, bytes]], dead: list[bytes], every: int = 50
+    store: DictStore,
+    sent: list[tuple[bytes, bytes]],
+    dead: list[bytes],
+    every: int = 50,
+    metrics_format: str = "native",
 ) -> tuple[Worker, list[Decision]]:
     cfg = SentinelConfig.model_validate(
         {
             "namespace": "shop",
-            "kafka": {"checkpoint_every_samples": every, "checkpoint_every_seconds": 3600},
+            "kafka": {
+                "checkpoint_every_samples": every,
+                "checkpoint_every_seconds": 3600,
+                "metrics_format": metrics_format,
+            },
         }
     )
     acted: list[Decision] = []
@@ -85,13 +94,48 @@ def test_restart_from_a_checkpoint_skips_what_it_covers_and_decides_the_same() -
     resume = cut - 30
     _feed(w2, lines[resume:], start=resume)
     assert w2.skipped > 0
+    assert _live(sent) == [d.to_record() for d in replay_records(lines, w.config)]
+    assert [d.service for d in acted] == [REGRESSING]
+
+
+def _live(sent: list[tuple[bytes, bytes]]) -> list[dict[str, object]]:
+    """The decision records the worker sent, without the fields replay does not have."""
     live = [orjson.loads(v) for _, v in sent]
-    expected = [d.to_record() for d in replay_records(lines, w.config)]
     for rec in live:
         assert rec.pop("record") == "decision"
         assert rec.pop("decided_at") > 0
-    assert live == expected
+    return live
+
+
+def test_every_record_of_a_batched_message_is_folded_and_a_restart_skips_whole_messages() -> None:
+    lines = list(demo_lines(PLAN))
+    # OTLP messages of one pod group's scrape each: four samples share one offset
+    messages = [v for _, v in as_otlp(lines)]
+    assert len(messages) * 4 == len(lines)
+    store = DictStore()
+    sent: list[tuple[bytes, bytes]] = []
+    w, acted = _worker(store, sent, [], every=37, metrics_format="otlp-json")
+    _feed(w, messages)
+    assert w.engine.stats.samples == len(lines)
+    expected = [d.to_record() for d in replay_records(messages, w.config)]
+    assert _live(sent) == expected
     assert [d.service for d in acted] == [REGRESSING]
+    # the same verdicts as the native records give
+    native = replay_records(lines, SentinelConfig.model_validate({"namespace": "shop"}))
+    assert [(r["service"], r["verdict"]) for r in expected] == [
+        (d.service, d.verdict.value) for d in native
+    ]
+
+    store2 = DictStore()
+    sent2: list[tuple[bytes, bytes]] = []
+    w1, _ = _worker(store2, sent2, [], every=37, metrics_format="otlp-json")
+    cut = len(messages) // 2
+    _feed(w1, messages[:cut])
+    w2, _ = _worker(store2, sent2, [], every=37, metrics_format="otlp-json")
+    resume = cut - 30
+    _feed(w2, messages[resume:], start=resume)
+    assert w2.skipped > 0 and w2.skipped % 4 == 0  # whole messages, never part of one
+    assert _live(sent2) == expected
 
 
 def test_bad_records_go_to_the_deadletter_with_reason_and_bytes() -> None:
