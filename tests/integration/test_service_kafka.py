@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from benchmarks.throughput import as_otlp
 from config.schema import SentinelConfig
 from detector.app import STATE_TABLE
 from detector.core.engine import ServiceState
@@ -184,6 +185,38 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
         "bad_timestamp",
         "oversized",
     } <= kinds
+
+
+def test_otlp_batches_fold_every_data_point_and_decide_as_replay_does(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    # the OpenTelemetry Collector's Kafka exporter writes many data points per message; each
+    # must be folded once, though they share the message's offset
+    cfg, path = service_config(kafka_broker.bootstrap, tmp_path, metrics_format="otlp-json")
+    setup_topics(kafka_broker.bootstrap, cfg)
+    lines = list(demo_lines(PLAN))
+    messages = as_otlp(lines)
+    assert len(messages) < len(lines)
+    svc = ServiceProcess(cfg, path, tmp_path / "service")
+    svc.start()
+    try:
+        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, messages))
+        svc.wait_for(
+            "every message to be processed and committed",
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
+        )
+        assert svc.counted("canary_sentinel_records_total") == len(lines)
+        assert svc.counted("canary_sentinel_bad_records_total") == 0
+    finally:
+        svc.stop()
+    decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
+    assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
+    replayed = replay_records([v for _, v in messages], cfg)
+    assert _decisions(decisions) == sorted(
+        (d.service, d.ts, d.verdict.value, d.action.value, d.reason) for d in replayed
+    )
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
