@@ -136,7 +136,6 @@ class Worker:
         if part is None:
             part = self.partitions[partition] = _Partition()
         part.pending.append(event)
-        part.since += 1
         logs = topic == self.config.kafka.logs_topic
         decisions: list[Decision] = []
         try:
@@ -146,6 +145,7 @@ class Worker:
             self.metrics.bad_records.labels(err.kind).inc()
             await self._deadletter(raw or b"", err, topic, partition, offset)
             records = []
+        part.since += len(records) or 1  # samples, as the setting says; a bad message counts one
         source = offset_key(topic, partition)
         # A message may carry several records of one service (an OTLP batch): the offset is the
         # message's, so once its first record is folded in, the state's offset equals it. The

@@ -214,3 +214,12 @@ def test_a_checkpoint_with_offsets_per_topic_restores_and_skips_what_it_covers()
     uninterrupted, _ = _worker(DictStore(), [], [], every=1000)
     _feed(uninterrupted, lines)
     assert _states(restarted) == _states(uninterrupted)
+
+
+def test_checkpoints_count_the_samples_of_a_batched_message() -> None:
+    store = DictStore()
+    w, _ = _worker(store, [], [], every=40, metrics_format="otlp-json")
+    messages = [v for _, v in as_otlp(list(demo_lines(PLAN))[:60])]  # 15 of 4 samples
+    events = _feed(w, messages)
+    # the tenth message brings the partition to 40 samples: a checkpoint acks those ten
+    assert [e.acked for e in events] == [True] * 10 + [False] * 5
