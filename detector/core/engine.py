@@ -23,7 +23,7 @@ from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
 from detector.core.policy import PolicyState
-from detector.core.signals import SignalState, evict_all
+from detector.core.signals import Check, SignalState, evict_all
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
 
 _CANARY = Role.CANARY
@@ -59,8 +59,10 @@ class EngineStats:
     decisions: int = 0
 
 
-def _weight(label: str | None) -> float:
-    """The canary's traffic percent from its ``weight`` label; NaN when absent or unusable."""
+def canary_weight(label: str | None) -> float:
+    """The canary's traffic percent from its ``weight`` label; NaN when absent or unusable.
+    Who calls this: :meth:`Engine._fold` and the pipeline's written-out path for common
+    samples, for a canary sample of a throughput signal."""
     if not label:
         return math.nan
     try:
@@ -168,19 +170,32 @@ class Engine:
             sig = st.signals[s.signal] = self._new_signal(s)
         weight = _NAN
         if role is _CANARY and labels and sig.kind is _THROUGHPUT:
-            weight = _weight(labels.get("weight"))
+            weight = canary_weight(labels.get("weight"))
         check = sig.add(s.ts, role, s.value, s.count, self.interval, weight)
         if check is not None:
-            # the decision happens at the service's event-time clock, not at the (possibly
-            # late) pair's own time
-            check.ts = st.max_ts
-            d = policy.on_check(pol, st.service, st.namespace, sig, check)
-            if d is not None:
-                out.append(d)
-        if st.max_ts - st.last_tick >= self.interval:
-            out += self._tick(st, pol)
+            out += self.decide(st, pol, sig, check)
+        elif st.max_ts - st.last_tick >= self.interval:
+            out += self.tick(st, pol)
         if out:
             self.stats.decisions += len(out)
+        return out
+
+    def decide(
+        self, st: ServiceState, pol: PolicyState, sig: SignalState, check: Check
+    ) -> list[Decision]:
+        """The policy's decision on ``check`` (what a sample of ``st`` just folded into ``sig``
+        gave), then the service's tick when one is due. Who calls this: :meth:`_fold` and the
+        pipeline's written-out path for common samples; the caller counts the decisions in
+        ``stats``."""
+        out: list[Decision] = []
+        # the decision happens at the service's event-time clock, not at the (possibly late)
+        # pair's own time
+        check.ts = st.max_ts
+        d = policy.on_check(pol, st.service, st.namespace, sig, check)
+        if d is not None:
+            out.append(d)
+        if st.max_ts - st.last_tick >= self.interval:
+            out += self.tick(st, pol)
         return out
 
     def _new_signal(self, s: Sample) -> SignalState:
@@ -189,8 +204,11 @@ class Engine:
         horizon = int(settings.rollout_duration_seconds / self.interval) + 1
         return SignalState(sys.intern(s.signal), kind, settings, horizon, self.interval)
 
-    def _tick(self, st: ServiceState, pol: PolicyState) -> list[Decision]:
-        """Event-time housekeeping, at most once per sample interval of a service."""
+    def tick(self, st: ServiceState, pol: PolicyState) -> list[Decision]:
+        """Event-time housekeeping, at most once per sample interval of a service: due when
+        ``st.max_ts - st.last_tick >= interval`` after a sample. Who calls this: :meth:`_fold`,
+        :meth:`decide` and the pipeline's written-out path; the caller counts the decisions in
+        ``stats``."""
         now = st.last_tick = st.max_ts
         if not evict_all(st.signals.values(), now - self.lateness - self.interval):
             return []  # on_tick skips every signal the canary never reported: nothing to do

@@ -1,6 +1,6 @@
-"""The shortcuts of the per-record path decide exactly as the plain path does: batch feeding,
-ticks skipped while no canary reports, count-tested signals without noise trackers, and
-checkpoints written before the plain-float anomaly model."""
+"""The shortcuts of the per-record path decide exactly as the plain path does: batch feeding and
+its written-out path for common samples, ticks skipped while no canary reports, count-tested
+signals without noise trackers, and checkpoints written before the plain-float anomaly model."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.scenarios import build, generate
 from config.schema import SentinelConfig
@@ -226,3 +228,135 @@ def test_evict_all_drops_what_evict_on_each_signal_drops() -> None:
         seen = signals_module.evict_all(sigs, before)
         assert [sig.pending for sig in sigs] == [sig.pending for sig in each]
         assert seen == any(sig.last_seen[0] > -math.inf for sig in sigs)
+
+
+# -- feed_all's written-out path for common samples ------------------------------------------
+_KIND_OF = {
+    "latency_p99_seconds": "latency",
+    "error_rate": "error_rate",
+    "requests_per_second": "throughput",
+}
+_ABSENT = object()
+# field changes: to another good value, to an odd but good one, to a broken one, or removed
+_CHANGES: dict[str, list[object]] = {
+    "ts": [7, -1.0, "2026-11-27T10:15:00Z", True, None, _ABSENT],
+    "service": ["", "other", 5, None, _ABSENT],
+    "namespace": ["", "other", ["a"], None, _ABSENT],
+    "role": ["stable", "shadow", 1, None, _ABSENT],
+    "signal": ["", "new_signal", 3, _ABSENT],
+    "kind": ["error_rate", "gauge", "vibes", 2, ["latency"], None, _ABSENT],
+    "value": [3, -1.5, "0.2", False, None, _ABSENT],
+    "count": [0, -1, 2.0, 1.5, "5", True, None, _ABSENT],
+    "labels": [{}, {"revision": "r1"}, {"a": 1}, {"a": "b", "c": None}, ["a"], None, _ABSENT],
+}
+_change = st.one_of(
+    st.none(),
+    st.sampled_from(sorted(_CHANGES)).flatmap(
+        lambda k: st.tuples(st.just(k), st.sampled_from(_CHANGES[k]))
+    ),
+)
+_step = st.tuples(
+    st.sampled_from(["baseline", "canary", "primary"]),
+    st.sampled_from(sorted(_KIND_OF)),
+    st.sampled_from([0.0, 5.0, 10.0, 10.0, 10.0, -25.0, -45.0, -500.0]),  # lateness is 30 s
+    st.sampled_from(["r1", "r1", "r1", "r2", None]),
+    _change,
+    st.sampled_from(["ascii text", "bytes", "accented text", "accented bytes"]),
+)
+
+
+def _line(i: int, role: str, signal: str, ts: float, rev: str | None) -> dict[str, object]:
+    labels = {"weight": "20"} if rev is None else {"revision": rev, "weight": "20"}
+    scale = {"latency": 0.2, "error_rate": 0.01, "throughput": 100.0}[_KIND_OF[signal]]
+    return {
+        "ts": ts,
+        "service": "web",
+        "namespace": "shop",
+        "role": role,
+        "signal": signal,
+        "kind": _KIND_OF[signal],
+        "value": scale * (1.0 + 0.1 * (i % 7)),
+        "count": 100 + i % 5,
+        "labels": labels,
+    }
+
+
+def _as_sent(obj: dict[str, object], form: str) -> bytes | str:
+    if form.startswith("accented"):
+        obj = {**obj, "labels": {"note": "d\u00e9j\u00e0 vu"}} if obj.get("labels") else obj
+    raw = orjson.dumps({k: v for k, v in obj.items() if v is not _ABSENT})
+    return raw if form.endswith("bytes") else raw.decode()
+
+
+def _history(n: int) -> list[bytes | str]:
+    """Both sides of every signal of service ``web``: its state and signals exist."""
+    lines: list[bytes | str] = []
+    for i in range(n):
+        for signal in sorted(_KIND_OF):
+            for role in ("baseline", "canary"):
+                lines.append(orjson.dumps(_line(i, role, signal, 1000.0 + 10.0 * i, "r1")))
+    return lines
+
+
+def _same_as_general_path(lines: list[bytes | str]) -> None:
+    general = Pipeline(SentinelConfig())  # feed, line by line: never the written-out path
+    decisions: list[Decision] = []
+    for ln in lines:
+        decisions += general.feed(ln.encode() if isinstance(ln, str) else ln).decisions
+    fast = Pipeline(SentinelConfig())
+    assert fast.feed_all(lines) == decisions
+    assert fast.bad == general.bad
+    assert fast.engine.stats == general.engine.stats
+    assert plain(fast.engine.services) == plain(general.engine.services)
+
+
+@pytest.mark.parametrize("form", ["ascii text", "accented bytes"])
+@pytest.mark.parametrize("role", ["baseline", "canary"])
+def test_every_field_change_is_folded_as_the_general_path_folds_it(role: str, form: str) -> None:
+    for field, values in _CHANGES.items():
+        for value in values:
+            obj = _line(0, role, "latency_p99_seconds", 1010.0, "r1")
+            obj[field] = value
+            _same_as_general_path([*_history(1), _as_sent(obj, form)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(_step, max_size=40), history=st.sampled_from([1, 12]))
+def test_the_written_out_path_decides_as_the_general_path(
+    steps: list[tuple[str, str, float, str | None, tuple[str, object] | None, str]],
+    history: int,
+) -> None:
+    lines = _history(history)
+    ts = 1000.0 + 10.0 * history
+    for i, (role, signal, dt, rev, change, form) in enumerate(steps):
+        ts += dt
+        obj = _line(i, role, signal, ts, rev)
+        if change is not None:
+            obj[change[0]] = change[1]
+        lines.append(_as_sent(obj, form))
+    _same_as_general_path(lines)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_feed_all_decodes_only_uncommon_records_on_the_general_path(
+    family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _lines(family)
+    general = Pipeline(SentinelConfig())
+    decisions: list[Decision] = []
+    for ln in lines:
+        decisions += general.feed(ln.encode()).decisions
+    decoded: list[bytes | str] = []
+    decode_one = NativeFormat.decode_one
+
+    def counted(self: NativeFormat, raw: bytes | str) -> Sample | LogRecord:
+        decoded.append(raw)
+        return decode_one(self, raw)
+
+    monkeypatch.setattr(NativeFormat, "decode_one", counted)
+    fast = Pipeline(SentinelConfig())
+    assert fast.feed_all(lines) == decisions
+    assert plain(fast.engine.services) == plain(general.engine.services)
+    # the general path decodes a signal's first sample, the first canary samples of a new
+    # revision and late records of a replaced one: a handful, not the stream
+    assert 0 < len(decoded) < len(lines) / 50
