@@ -29,9 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
@@ -39,6 +37,7 @@ from detector.demo import DemoPlan, demo_lines
 from detector.localbroker import LocalBroker
 from tests.integration.harness import (
     ServiceProcess,
+    as_otlp,
     keyed,
     produce,
     service_config,
@@ -59,57 +58,6 @@ def make_lines(samples: int, services: int) -> list[bytes]:
         services=names,
     )
     return list(demo_lines(plan))[:samples]
-
-
-def _int_attr(key: str, value: int) -> dict[str, Any]:
-    return {"key": key, "value": {"intValue": str(value)}}
-
-
-def as_otlp(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
-    """The native records as OTLP JSON messages keyed by service: one message per run of
-    records that share service, role and time (one pod group's scrape), one gauge per signal."""
-    out: list[tuple[bytes | None, bytes]] = []
-    group: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if not group:
-            return
-        first = group[0]
-        attrs = {
-            "service.name": first["service"],
-            "k8s.namespace.name": first["namespace"],
-            "role": first["role"],
-            **first.get("labels", {}),
-        }
-        resource = {
-            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]
-        }
-        metrics = [
-            {
-                "name": r["signal"],
-                "gauge": {
-                    "dataPoints": [
-                        {
-                            "timeUnixNano": str(int(r["ts"] * 1e9)),
-                            "asDouble": float(r["value"]),
-                            "attributes": [_int_attr("count", r["count"])],
-                        }
-                    ]
-                },
-            }
-            for r in group
-        ]
-        body = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": metrics}]}]}
-        out.append((first["service"].encode(), orjson.dumps(body)))
-        group.clear()
-
-    for line in lines:
-        rec = orjson.loads(line)
-        if group and any(rec[k] != group[0][k] for k in ("service", "role", "ts")):
-            flush()
-        group.append(rec)
-    flush()
-    return out
 
 
 async def raw_consume(bootstrap: str, topic: str, total: int) -> float:

@@ -183,6 +183,58 @@ def keyed(lines: Sequence[bytes]) -> list[tuple[bytes | None, bytes]]:
     return out
 
 
+def _int_attr(key: str, value: int) -> dict[str, Any]:
+    return {"key": key, "value": {"intValue": str(value)}}
+
+
+def as_otlp(lines: list[bytes]) -> list[tuple[bytes | None, bytes]]:
+    """The native records as OTLP JSON messages keyed by service, as the OpenTelemetry
+    Collector's Kafka exporter writes them with one message per resource: one message per run of
+    records that share service, role and time (one pod group's scrape), one gauge per signal."""
+    out: list[tuple[bytes | None, bytes]] = []
+    group: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not group:
+            return
+        first = group[0]
+        attrs = {
+            "service.name": first["service"],
+            "k8s.namespace.name": first["namespace"],
+            "role": first["role"],
+            **first.get("labels", {}),
+        }
+        resource = {
+            "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]
+        }
+        metrics = [
+            {
+                "name": r["signal"],
+                "gauge": {
+                    "dataPoints": [
+                        {
+                            "timeUnixNano": str(int(r["ts"] * 1e9)),
+                            "asDouble": float(r["value"]),
+                            "attributes": [_int_attr("count", r["count"])],
+                        }
+                    ]
+                },
+            }
+            for r in group
+        ]
+        body = {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": metrics}]}]}
+        out.append((first["service"].encode(), orjson.dumps(body)))
+        group.clear()
+
+    for line in lines:
+        rec = orjson.loads(line)
+        if group and any(rec[k] != group[0][k] for k in ("service", "role", "ts")):
+            flush()
+        group.append(rec)
+    flush()
+    return out
+
+
 async def _lag(bootstrap: str, group: str, topic: str) -> int:
     from aiokafka.admin import AIOKafkaAdminClient
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from benchmarks.throughput import as_otlp
 from config.schema import SentinelConfig
 from detector.app import STATE_TABLE
 from detector.core.engine import ServiceState
@@ -23,6 +22,7 @@ from detector.service import offset_key
 from tests.engine_state import plain
 from tests.integration.harness import (
     ServiceProcess,
+    as_otlp,
     consumer_lag,
     keyed,
     produce,

@@ -10,7 +10,6 @@ import pickle
 import orjson
 import pytest
 
-from benchmarks.throughput import as_otlp
 from config.schema import SentinelConfig
 from detector.core.types import Decision
 from detector.demo import REGRESSING, DemoPlan, demo_lines
@@ -18,6 +17,7 @@ from detector.metrics import ServiceMetrics
 from detector.replay import replay_records
 from detector.service import DictStore, Worker
 from tests.engine_state import plain
+from tests.integration.harness import as_otlp
 
 PLAN = DemoPlan(history_minutes=10, canary_minutes=6, regress_at_minute=2)
 TOPIC = "sentinel.metrics"
