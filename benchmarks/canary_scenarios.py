@@ -1,14 +1,18 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
 Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--json]``.
+[--config FILE] [--out-dir DIR] [--quantiles exact] [--json]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
 promises: for every family (healthy, shared incidents, regressions, subtle regressions) and in
 total, the detection rate, the false-rollback rate and the median and p90 time from onset to the
 rollback decision (event time), for our ``replay`` and for the Flagger- and Kayenta-style judges
 of :mod:`benchmarks.peers`, all fed the same records. Scenarios come from
-:mod:`benchmarks.scenarios` and depend only on ``--seed``.
+:mod:`benchmarks.scenarios` and depend only on ``--seed``. ``--quantiles`` says how each
+window's p50 and p99 are taken from its requests: ``exact`` sample quantiles (the default), or
+read from a histogram with one of :mod:`benchmarks.scenarios.histogram`'s bucket layouts as
+Prometheus's ``histogram_quantile`` reads it (``prometheus``: the client libraries' default
+buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor).
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -31,6 +35,7 @@ import numpy as np
 from benchmarks.peers import flagger, kayenta
 from benchmarks.peers.series import PeerVerdict, parse_records
 from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of
+from benchmarks.scenarios.histogram import MODES
 from config.schema import SentinelConfig
 
 JUDGES = ("ours", "flagger", "kayenta")
@@ -100,12 +105,14 @@ def run(
     judges: dict[str, Judge],
     out_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    quantiles: str = "exact",
 ) -> list[tuple[ScenarioSpec, dict[str, Outcome]]]:
-    """Generate each scenario, run every judge on it, score the outcomes."""
+    """Generate each scenario (latency quantiles as ``quantiles`` says), run every judge on it,
+    score the outcomes."""
     results = []
     for spec in specs:
         t = time.perf_counter()
-        lines = generate(spec)
+        lines = generate(spec, quantiles)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
@@ -204,6 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--config", type=Path, help="canary-sentinel config for our judge")
     ap.add_argument("--out-dir", type=Path, help="keep the generated JSONL (and specs) here")
     ap.add_argument("--judges", default=",".join(JUDGES), help="comma-separated subset of judges")
+    ap.add_argument(
+        "--quantiles",
+        choices=MODES,
+        default="exact",
+        help="how p50/p99 are taken from each window's requests: exact sample quantiles, or "
+        "histogram_quantile over Prometheus's default buckets or exponential ones (factor 2, 1.2)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)
 
@@ -228,9 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     specs = (build(f, args.seed, i) for f in families for i in range(args.instances))
-    results = run(specs, judges, args.out_dir, note)
+    results = run(specs, judges, args.out_dir, note, args.quantiles)
     doc = report(results)
-    doc["seed"], doc["instances"] = args.seed, args.instances
+    doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
     doc["peer_configs"] = {
         "flagger": flagger.FlaggerConfig().__repr__(),
         "kayenta": kayenta.KayentaConfig().__repr__(),

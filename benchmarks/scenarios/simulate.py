@@ -11,7 +11,9 @@ daily load curve, the traffic split and any throughput effect; per-request laten
 times slower); latency rises with load; each side's latency level wanders slowly and
 independently (pods differ). p50 and p99 come from the window's own requests: simulated
 request by request below ``_EXACT_BELOW`` requests, otherwise the true quantile plus the
-sample quantile's asymptotic noise ``sqrt(p(1-p)/n) / f(q)``. Errors ~ Binomial(requests, p).
+sample quantile's asymptotic noise ``sqrt(p(1-p)/n) / f(q)``; or, on request, read from a
+histogram of the window's requests as Prometheus reads one (:mod:`.histogram`). Errors ~
+Binomial(requests, p).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks.scenarios import histogram
 from benchmarks.scenarios.spec import ScenarioSpec
 
 _EXACT_BELOW = 400
@@ -90,7 +93,9 @@ def _factors(spec: ScenarioSpec, ts: Arr, side: str, kind: str, neutral: float) 
     return acc
 
 
-def _side_windows(spec: ScenarioSpec, side: str, rng: np.random.Generator) -> dict[str, Arr]:
+def _side_windows(
+    spec: ScenarioSpec, side: str, rng: np.random.Generator, quantiles: str
+) -> dict[str, Arr]:
     start = spec.t0 if side == "baseline" else spec.canary_start
     k = np.arange(1, round((spec.canary_end - start) / spec.interval) + 1)
     ts = start + k * spec.interval
@@ -120,7 +125,12 @@ def _side_windows(spec: ScenarioSpec, side: str, rng: np.random.Generator) -> di
         mu = mu + rng.normal(0.0, spec.jitter, ts.shape)
     tail = np.clip(_factors(spec, ts, side, "tail", spec.tail_fraction), 0.0, 0.5)
     shift = np.full(ts.shape, math.log(spec.tail_k) / spec.latency_sigma)
-    p50, p99 = _quantiles(spec.latency_sigma, mu, tail, shift, n, rng)
+    if quantiles == "exact":
+        p50, p99 = _quantiles(spec.latency_sigma, mu, tail, shift, n, rng)
+    else:
+        p50, p99 = histogram.quantiles(
+            quantiles, spec.latency_sigma, mu, tail, shift, n, rng, _phi, _EXACT_BELOW
+        )
     err_p = spec.error_p * _factors(spec, ts, side, "error_mult", 1.0)
     err_p = np.clip(err_p + _factors(spec, ts, side, "error_add", 0.0), 0.0, 1.0)
     errors = rng.binomial(n.astype(np.int64), err_p).astype(np.float64)
@@ -149,13 +159,20 @@ def _quantiles(
     return p50, p99
 
 
-def generate(spec: ScenarioSpec) -> list[str]:
-    """Native JSON records of ``spec`` (one per line, no newline), in arrival order."""
+def generate(spec: ScenarioSpec, quantiles: str = "exact") -> list[str]:
+    """Native JSON records of ``spec`` (one per line, no newline), in arrival order.
+
+    ``quantiles`` says how each window's p50 and p99 are taken from its requests: ``exact``
+    (the sample quantiles) or a bucket layout of :mod:`benchmarks.scenarios.histogram`, read the
+    way Prometheus's ``histogram_quantile`` reads it."""
+    if quantiles not in histogram.MODES:
+        choices = ", ".join(histogram.MODES)
+        raise ValueError(f"unknown quantiles {quantiles!r}; choose from {choices}")
     rng = np.random.default_rng(spec.seed)
     timed: list[tuple[float, int, str]] = []
     seq = 0
     for side in ("baseline", "canary"):
-        w = _side_windows(spec, side, rng)
+        w = _side_windows(spec, side, rng, quantiles)
         phase = float(rng.uniform(0.0, 3.0))
         lags = rng.uniform(0.2, max(spec.max_lateness, 0.3), (len(w["ts"]), len(SIGNALS)))
         dropped = rng.random(len(w["ts"])) < (spec.drop_fraction if side == "canary" else 0.0)
