@@ -27,6 +27,7 @@ def test_doctests() -> None:
         (0.5, [10.0, 30.0, 40.0, 40.0], 0.15),  # rank 20: half-way into (0.1, 0.2]
         (0.1, [10.0, 30.0, 40.0, 40.0], 0.04),  # first bucket starts at 0
         (0.25, [10.0, 30.0, 40.0, 40.0], 0.1),  # rank 10 is the first bucket's last
+        (0.25, [10.0, 10.0, 40.0, 40.0], 0.1),  # the first bucket reaching the rank, not past
         (0.99, [10.0, 30.0, 40.0, 50.0], 0.4),  # rank 49.5 in +Inf: the highest finite bound
         (0.99, [0.0, 0.0, 2.0, 2.0], 0.398),  # two requests, both in (0.2, 0.4]
         (0.5, [0.0, 0.0, 0.0, 0.0], math.nan),  # empty
