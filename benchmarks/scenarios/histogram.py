@@ -19,6 +19,7 @@ measure both.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -68,13 +69,14 @@ def quantiles(
     shift: Arr,
     n: Arr,
     rng: np.random.Generator,
-    cdf: Any,
+    mixture_cdf: Callable[[Arr, Any, Any], Arr],
     exact_below: int,
 ) -> tuple[Arr, Arr]:
     """p50 and p99 of each window read from a histogram of its ``n`` requests, whose log-latency
     is ``mu + sigma * (N(0, 1) + shift * Bernoulli(tail))``: below ``exact_below`` requests drawn
-    one by one, above it bucket counts drawn at once (multinomial). ``cdf`` is the standard
-    normal CDF (vectorised). Windows with no requests get NaN (they write no latency record)."""
+    one by one, above it bucket counts drawn at once (multinomial) from ``mixture_cdf(z, tail,
+    shift)``, that log-latency's CDF in units of ``sigma`` (the simulator's own, passed in so
+    both read one formula). Windows with no requests get NaN (they write no latency record)."""
     bounds = np.asarray(LAYOUTS[layout])
     log_bounds = np.log(bounds)
     p50 = np.full(mu.shape, math.nan)
@@ -87,7 +89,7 @@ def quantiles(
             cum = np.searchsorted(np.sort(x), log_bounds, side="right").astype(np.float64)
         else:
             z = (log_bounds - mu[i]) / sigma
-            f = (1.0 - tail[i]) * cdf(z) + tail[i] * cdf(z - shift[i])
+            f = mixture_cdf(z, tail[i], shift[i])
             p = np.clip(np.diff(np.concatenate(([0.0], f, [1.0]))), 0.0, None)
             cum = np.cumsum(rng.multinomial(m, p / p.sum()))[:-1].astype(np.float64)
         cumulative = np.append(cum, float(m))

@@ -52,6 +52,12 @@ def _phi(z: Arr) -> Arr:
     return np.asarray(0.5 * (1.0 + np.sign(z) * erf), dtype=np.float64)
 
 
+def mixture_cdf(z: Arr, tail: Any, shift: Any) -> Arr:
+    """The CDF at ``z`` (standard units of the main lognormal) of the mixture
+    ``(1 - tail) N(0, 1) + tail N(shift, 1)``: a request's log-latency, slow tail included."""
+    return np.asarray((1.0 - tail) * _phi(z) + tail * _phi(z - shift), dtype=np.float64)
+
+
 def _mixture_quantile(p: float, tail: Arr, shift: Arr) -> Arr:
     """The p-quantile, in standard units of the main lognormal, of the mixture
     ``(1 - tail) N(0, 1) + tail N(shift, 1)`` (bisection, vectorised over windows)."""
@@ -59,7 +65,7 @@ def _mixture_quantile(p: float, tail: Arr, shift: Arr) -> Arr:
     hi = np.full(tail.shape, 12.0) + shift
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        below = (1.0 - tail) * _phi(mid) + tail * _phi(mid - shift) < p
+        below = mixture_cdf(mid, tail, shift) < p
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
     return np.asarray(0.5 * (lo + hi), dtype=np.float64)
@@ -129,7 +135,7 @@ def _side_windows(
         p50, p99 = _quantiles(spec.latency_sigma, mu, tail, shift, n, rng)
     else:
         p50, p99 = histogram.quantiles(
-            quantiles, spec.latency_sigma, mu, tail, shift, n, rng, _phi, _EXACT_BELOW
+            quantiles, spec.latency_sigma, mu, tail, shift, n, rng, mixture_cdf, _EXACT_BELOW
         )
     err_p = spec.error_p * _factors(spec, ts, side, "error_mult", 1.0)
     err_p = np.clip(err_p + _factors(spec, ts, side, "error_add", 0.0), 0.0, 1.0)

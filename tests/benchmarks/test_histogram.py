@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import canary_scenarios as cs
 from benchmarks.scenarios import build, generate, histogram
-from benchmarks.scenarios.simulate import _phi
+from benchmarks.scenarios.simulate import mixture_cdf
 
 BOUNDS = np.array([0.1, 0.2, 0.4])
 
@@ -46,8 +46,9 @@ def test_histogram_quantile_follows_prometheus(
 def _p99(layout: str, median: float, n: int = 50_000) -> float:
     mu = np.array([math.log(median)])
     zero = np.zeros(1)
+    rng = np.random.default_rng(1)
     _, p99 = histogram.quantiles(
-        layout, 0.5, mu, zero, zero, np.array([float(n)]), np.random.default_rng(1), _phi, 400
+        layout, 0.5, mu, zero, zero, np.array([float(n)]), rng, mixture_cdf, 400
     )
     return float(p99[0])
 
