@@ -36,8 +36,10 @@ class DetectionSettings(_Strict):
         ge=0,
         description=(
             "Smallest relative difference worth acting on, in percent of the baseline (latency "
-            "10 means the canary must be at least 10% slower). Differences below it never roll "
-            "back, however certain. For latency and saturation with counts, a canary that read "
+            "10 means the canary must be at least 10% slower). The test asks whether the canary "
+            "is worse by more than this, so a difference below it is not a regression: a canary "
+            "just under it is rolled back no more often than false_positive_budget allows. For "
+            "latency and saturation with counts, a canary that read "
             "below its baseline while healthy (a small canary's p99 does) is also judged "
             "against that own level: it fails when it becomes this much slower than it was and "
             "is slower than the baseline."

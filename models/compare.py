@@ -71,7 +71,11 @@ class NoiseTracker:
 
     ``wander()`` is the variance of the slow drift of the level itself (minutes-scale average
     against a half-hour average): two groups of pods drift apart by about that much without
-    anything being wrong, so the comparison must not call such an offset a regression.
+    anything being wrong, so the comparison must not call such an offset a regression. Past the
+    first 100 samples each sample may count at most ``WANDER_CAP`` times the current estimate:
+    a shared incident moves the whole fleet's level at once, which says nothing about how far
+    two groups of pods drift apart, and unclipped it would raise the allowance tenfold for the
+    next half hour and hide a regression that starts during or after the incident.
 
     >>> t = NoiseTracker()
     >>> for i in range(50):
@@ -81,6 +85,9 @@ class NoiseTracker:
     """
 
     __slots__ = ("fast", "last", "n", "slow", "sq", "wsq")
+
+    WANDER_CAP = 3.0  # one sample counts at most this many times the drift estimate
+    NOISE_SHARE = 0.15 / 1.85  # the share of the short-term variance the fast average keeps
 
     def __init__(self) -> None:
         self.n = 0
@@ -109,7 +116,9 @@ class NoiseTracker:
             self.sq = sq + ((d2 if d2 < cap else cap) - sq) * 0.05
             fast = self.fast = fast + (x - fast) * 0.15
             slow = self.slow = slow + (x - slow) * 0.01
-            self.wsq = wsq + ((fast - slow) ** 2 - wsq) * 0.01
+            w2 = (fast - slow) ** 2
+            cap = self.WANDER_CAP * max(wsq, self.NOISE_SHARE * self.sq)
+            self.wsq = wsq + ((w2 if w2 < cap else cap) - wsq) * 0.01
             return
         if n > 5:
             cap = 25.0 * sq
@@ -134,7 +143,7 @@ class NoiseTracker:
         if self.n < 30:
             return 0.0
         # the fast average still carries part of the short-term noise: about a/(2-a) of it
-        return max(self.wsq - self.sq * 0.15 / 1.85, 0.0)
+        return max(self.wsq - self.sq * self.NOISE_SHARE, 0.0)
 
 
 def binomial_step(

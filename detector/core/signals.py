@@ -226,9 +226,12 @@ class SignalState:
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
         var = test.held_var(c_var) + b_var
         # canary and baseline pods drift apart slowly without anything being wrong: an offset
-        # within 1.5 standard deviations of that drift (both sides drift: twice the baseline's
-        # variance) is not held against the canary
-        allowance = 1.5 * math.sqrt(2.0 * self.noise[1].wander())
+        # within 2.5 standard deviations of that drift (both sides drift: twice the baseline's
+        # variance) is not held against the canary. On canaries whose pods drift three times as
+        # much as the benchmark's families assume (--stress drift_x3, seeds 1-10), 1.5 sd (with
+        # the drift estimate unclipped) rolled back 13 of 550 healthy and shared-incident
+        # canaries; 2.5 rolls back 1
+        allowance = 2.5 * math.sqrt(2.0 * self.noise[1].wander())
         warmup_seconds = s.warmup_seconds
         if warmup_seconds > 0 and ts > self.started:
             # a new canary is often slower at first (cold caches, JIT): allow an excess that

@@ -30,6 +30,8 @@ class _PlainNoise:
             self.fast += (x - self.fast) * 0.15
             self.slow += (x - self.slow) * (1.0 / self.n if self.n < 100 else 0.01)
             w2 = (self.fast - self.slow) ** 2
+            if self.n >= 100:
+                w2 = min(w2, 3.0 * max(self.wsq, (0.15 / 1.85) * self.sq))
             self.wsq += (w2 - self.wsq) * (1.0 / self.n if self.n < 100 else 0.01)
         else:
             self.fast = self.slow = x
