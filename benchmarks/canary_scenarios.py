@@ -1,7 +1,7 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
 Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--quantiles exact] [--json]``.
+[--config FILE] [--out-dir DIR] [--quantiles exact] [--stress NAME] [--json]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
 promises: for every family (healthy, shared incidents, regressions, subtle regressions) and in
@@ -12,7 +12,10 @@ of :mod:`benchmarks.peers`, all fed the same records. Scenarios come from
 window's p50 and p99 are taken from its requests: ``exact`` sample quantiles (the default), or
 read from a histogram with one of :mod:`benchmarks.scenarios.histogram`'s bucket layouts as
 Prometheus's ``histogram_quantile`` reads it (``prometheus``: the client libraries' default
-buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor).
+buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). ``--stress`` runs one of
+:mod:`benchmarks.scenarios.stress`'s variants instead of the plain families: conditions the
+families leave out (a regression after a shared incident, pods that drift apart more, a canary
+slightly slower than its baseline), over the families each variant applies to.
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -36,6 +39,7 @@ from benchmarks.peers import flagger, kayenta
 from benchmarks.peers.series import PeerVerdict, parse_records
 from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of
 from benchmarks.scenarios.histogram import MODES
+from benchmarks.scenarios.stress import STRESSES, build_stressed, families_for
 from config.schema import SentinelConfig
 
 JUDGES = ("ours", "flagger", "kayenta")
@@ -218,13 +222,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how p50/p99 are taken from each window's requests: exact sample quantiles, or "
         "histogram_quantile over Prometheus's default buckets or exponential ones (factor 2, 1.2)",
     )
+    ap.add_argument(
+        "--stress",
+        choices=sorted(STRESSES),
+        help="run a stress variant over the families it applies to (see "
+        "benchmarks/scenarios/stress.py): after_incident, drift_x3, offset_5pct, offset_8pct",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)
 
-    families = [f for f in args.families.split(",") if f] or list(FAMILIES)
-    unknown = [f for f in families if f not in FAMILIES]
+    known = families_for(args.stress) if args.stress else list(FAMILIES)
+    families = [f for f in args.families.split(",") if f] or known
+    unknown = [f for f in families if f not in known]
     if unknown:
-        ap.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+        ap.error(f"unknown families {unknown}; known: {', '.join(known)}")
     if args.config is not None:
         from config.loader import load_config
 
@@ -241,10 +252,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def note(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    specs = (build(f, args.seed, i) for f in families for i in range(args.instances))
+    stress = args.stress
+    specs = (
+        build_stressed(stress, f, args.seed, i) if stress else build(f, args.seed, i)
+        for f in families
+        for i in range(args.instances)
+    )
     results = run(specs, judges, args.out_dir, note, args.quantiles)
     doc = report(results)
     doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
+    doc["stress"] = stress
     doc["peer_configs"] = {
         "flagger": flagger.FlaggerConfig().__repr__(),
         "kayenta": kayenta.KayentaConfig().__repr__(),

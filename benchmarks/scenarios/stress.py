@@ -1,0 +1,85 @@
+"""Stress variants: conditions the scenario families leave out, applied to the families they fit.
+
+Who calls this: :mod:`benchmarks.canary_scenarios` (``--stress NAME``) and the tests. What it
+promises: the same (stress, family, seed, index) gives the same spec; each variant changes the
+ground truth where it changes what should happen, and names the families it makes anew.
+
+- ``after_incident``: a shared incident, then a canary latency step of 1.35-1.5x that starts
+  between 60 % of the way through the incident and three minutes after it ends (should roll
+  back; its families are ``reg_after_<incident>``). The families' own ``reg_during_incident``
+  starts its regression in the incident's first three minutes only.
+- ``drift_x3``: healthy canaries and shared incidents whose canary and baseline pods drift
+  apart three times as much as the families assume (should not roll back).
+- ``offset_5pct``, ``offset_8pct``: healthy canaries and shared incidents whose canary is 5 %
+  or 8 % slower than its baseline for the whole rollout, below the default 10 % minimum effect
+  (should not roll back: the judge promises no rollback for a difference under the minimum).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+
+from benchmarks.scenarios.families import FAMILIES, INTERVAL_S, build, group_of
+from benchmarks.scenarios.spec import Effect, ScenarioSpec
+
+Variant = Callable[[random.Random, ScenarioSpec], ScenarioSpec]
+
+
+def _after_incident(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
+    incident = s.effects[0]
+    span = incident.end - incident.start
+    onset = rng.uniform(incident.start + 0.6 * span, incident.end + 180.0)
+    # on a sample boundary, and leaving at least five minutes to catch it
+    onset = min((int(onset // INTERVAL_S) + 1) * INTERVAL_S, s.canary_end - 300.0)
+    step = Effect("latency", "canary", onset, s.canary_end + 1.0, rng.uniform(1.35, 1.5))
+    family = "reg_after_" + s.family.removeprefix("shared_")
+    return replace(
+        s,
+        family=family,
+        name=s.name.replace(s.family, family),
+        should_rollback=True,
+        onset=onset,
+        effects=(*s.effects, step),
+        notes={"factor": step.factor},
+    )
+
+
+def _drift(factor: float) -> Variant:
+    def apply(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
+        return replace(s, level_noise=s.level_noise * factor)
+
+    return apply
+
+
+def _offset(factor: float) -> Variant:
+    def apply(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
+        slower = Effect("latency", "canary", s.canary_start, s.canary_end + 1.0, factor)
+        return replace(s, effects=(*s.effects, slower))
+
+    return apply
+
+
+_QUIET = ("healthy", "shared")
+STRESSES: dict[str, tuple[tuple[str, ...], Variant]] = {
+    "after_incident": (("shared",), _after_incident),
+    "drift_x3": (_QUIET, _drift(3.0)),
+    "offset_5pct": (_QUIET, _offset(1.05)),
+    "offset_8pct": (_QUIET, _offset(1.08)),
+}
+
+
+def families_for(stress: str) -> list[str]:
+    """The scenario families ``stress`` applies to."""
+    groups, _ = STRESSES[stress]
+    return [f for f in FAMILIES if group_of(f) in groups]
+
+
+def build_stressed(stress: str, family: str, seed: int, index: int) -> ScenarioSpec:
+    """The ``index``-th scenario of ``family`` under ``seed``, with ``stress`` applied."""
+    groups, variant = STRESSES[stress]
+    if group_of(family) not in groups:
+        raise ValueError(f"stress {stress!r} applies to {', '.join(groups)} families only")
+    rng = random.Random(f"{seed}:{family}:{index}:{stress}")
+    return variant(rng, build(family, seed, index))
