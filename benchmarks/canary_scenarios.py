@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stress",
         choices=sorted(STRESSES),
         help="run a stress variant over the families it applies to (see "
-        "benchmarks/scenarios/stress.py): after_incident, drift_x3, offset_5pct, offset_8pct",
+        "benchmarks/scenarios/stress.py)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)

@@ -12,7 +12,8 @@ ground truth where it changes what should happen, and names the families it make
   apart three times as much as the families assume (should not roll back).
 - ``offset_5pct``, ``offset_8pct``: healthy canaries and shared incidents whose canary is 5 %
   or 8 % slower than its baseline for the whole rollout, below the default 10 % minimum effect
-  (should not roll back: the judge promises no rollback for a difference under the minimum).
+  (should not roll back: the judge's test asks for more than the minimum, so a canary just under
+  it is rolled back only within the false-positive budget).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ Variant = Callable[[random.Random, ScenarioSpec], ScenarioSpec]
 
 
 def _after_incident(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
-    incident = s.effects[0]
+    incident = s.effects[0]  # both shared families put their incident first
     span = incident.end - incident.start
     onset = rng.uniform(incident.start + 0.6 * span, incident.end + 180.0)
     # on a sample boundary, and leaving at least five minutes to catch it

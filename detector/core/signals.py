@@ -35,6 +35,12 @@ _LOG_SCALE = (SignalKind.LATENCY, SignalKind.THROUGHPUT, SignalKind.SATURATION)
 _EPS = 1e-9
 _CANARY = Role.CANARY
 _NEVER = -math.inf
+# canary and baseline pods drift apart slowly without anything being wrong: an offset within
+# this many standard deviations of that drift (both sides drift: twice the baseline's variance)
+# is not held against the canary. On canaries whose pods drift three times as much as the
+# benchmark's families assume (--stress drift_x3, seeds 1-10), 1.5 sd (with the drift estimate
+# unclipped) rolled back 13 of 550 healthy and shared-incident canaries; 2.5 rolls back 1
+DRIFT_SD = 2.5
 _log = math.log
 
 
@@ -225,13 +231,8 @@ class SignalState:
         b_var = b_noise * _count_scale(self.b_count, b_cnt)
         c_var = self.noise[0].var(prior=b_noise * _count_scale(self.b_count, c_cnt))
         var = test.held_var(c_var) + b_var
-        # canary and baseline pods drift apart slowly without anything being wrong: an offset
-        # within 2.5 standard deviations of that drift (both sides drift: twice the baseline's
-        # variance) is not held against the canary. On canaries whose pods drift three times as
-        # much as the benchmark's families assume (--stress drift_x3, seeds 1-10), 1.5 sd (with
-        # the drift estimate unclipped) rolled back 13 of 550 healthy and shared-incident
-        # canaries; 2.5 rolls back 1
-        allowance = 2.5 * math.sqrt(2.0 * self.noise[1].wander())
+        # pods drifting apart (see DRIFT_SD)
+        allowance = DRIFT_SD * math.sqrt(2.0 * self.noise[1].wander())
         warmup_seconds = s.warmup_seconds
         if warmup_seconds > 0 and ts > self.started:
             # a new canary is often slower at first (cold caches, JIT): allow an excess that

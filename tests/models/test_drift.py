@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 
+from detector.core.signals import DRIFT_SD
 from models.compare import NoiseTracker
 
 
@@ -35,5 +36,5 @@ def test_a_shared_incident_barely_moves_the_drift_estimate() -> None:
 
 
 def _allowance(t: NoiseTracker) -> float:
-    """The log offset allowed for drift (detector.core.signals: 2.5 sd of two sides' drift)."""
-    return 2.5 * math.sqrt(2.0 * t.wander())
+    """The log offset allowed for drift (as detector.core.signals allows it)."""
+    return DRIFT_SD * math.sqrt(2.0 * t.wander())
