@@ -1,7 +1,8 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
 Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--quantiles exact] [--stress NAME] [--json]``.
+[--config FILE] [--out-dir DIR] [--quantiles exact] [--stress NAME] [--json]
+[--generator families|independent]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
 promises: for every family (healthy, shared incidents, regressions, subtle regressions) and in
@@ -16,6 +17,9 @@ buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). ``--stre
 :mod:`benchmarks.scenarios.stress`'s variants instead of the plain families: conditions the
 families leave out (a regression after a shared incident, pods that drift apart more, a canary
 slightly slower than its baseline), over the families each variant applies to.
+``--generator independent`` draws the scenarios from :mod:`benchmarks.scenarios.independent`
+instead: a second generator, written apart from the judge's tuning, with its own families and
+physics (exact quantiles only, no stress variants).
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -30,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +42,16 @@ import numpy as np
 
 from benchmarks.peers import flagger, kayenta
 from benchmarks.peers.series import PeerVerdict, parse_records
-from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of
+from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of, independent
 from benchmarks.scenarios.histogram import MODES
 from benchmarks.scenarios.stress import STRESSES, build_stressed, families_for
 from config.schema import SentinelConfig
 
 JUDGES = ("ours", "flagger", "kayenta")
 GROUPS = ("healthy", "shared", "regression", "subtle")
+GENERATORS = ("families", "independent")
 Judge = Callable[[list[str]], PeerVerdict]
+Spec = ScenarioSpec | independent.IndependentSpec
 
 
 def ours(config: SentinelConfig) -> Judge:
@@ -79,7 +86,7 @@ class Outcome:
     delay: float | None  # onset -> rollback, seconds, when detected
 
 
-def score(spec: ScenarioSpec, verdict: PeerVerdict) -> Outcome:
+def score(spec: Spec, verdict: PeerVerdict) -> Outcome:
     ts = verdict.rollback_ts
     if ts is None:
         return Outcome(None, verdict.reason, False, False, None)
@@ -90,7 +97,7 @@ def score(spec: ScenarioSpec, verdict: PeerVerdict) -> Outcome:
     return Outcome(ts, verdict.reason, True, False, ts - spec.onset)
 
 
-def summarise(rows: Sequence[tuple[ScenarioSpec, Outcome]]) -> dict[str, Any]:
+def summarise(rows: Sequence[tuple[Spec, Outcome]]) -> dict[str, Any]:
     """Detection rate (over scenarios that should roll back), false-rollback rate (over all),
     median and p90 onset->rollback delay (over detections)."""
     should = [o for s, o in rows if s.should_rollback]
@@ -104,19 +111,27 @@ def summarise(rows: Sequence[tuple[ScenarioSpec, Outcome]]) -> dict[str, Any]:
     }
 
 
+def _lines(spec: Spec, quantiles: str) -> list[str]:
+    if isinstance(spec, ScenarioSpec):
+        return generate(spec, quantiles)
+    if quantiles != "exact":
+        raise ValueError("the independent generator takes exact quantiles only")
+    return independent.generate(spec)
+
+
 def run(
-    specs: Iterable[ScenarioSpec],
+    specs: Iterable[Spec],
     judges: dict[str, Judge],
     out_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     quantiles: str = "exact",
-) -> list[tuple[ScenarioSpec, dict[str, Outcome]]]:
+) -> list[tuple[Spec, dict[str, Outcome]]]:
     """Generate each scenario (latency quantiles as ``quantiles`` says), run every judge on it,
     score the outcomes."""
     results = []
     for spec in specs:
         t = time.perf_counter()
-        lines = generate(spec, quantiles)
+        lines = _lines(spec, quantiles)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
@@ -134,7 +149,7 @@ def run(
     return results
 
 
-def report(results: Sequence[tuple[ScenarioSpec, dict[str, Outcome]]]) -> dict[str, Any]:
+def report(results: Sequence[tuple[Spec, dict[str, Outcome]]]) -> dict[str, Any]:
     judges = list(results[0][1]) if results else []
     fams: dict[str, Any] = {}
     for fam in dict.fromkeys(s.family for s, _ in results):
@@ -184,7 +199,8 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 
 def table(doc: dict[str, Any]) -> str:
     judges = list(next(iter(doc["totals"].values())))
-    head = f"{'family':<28}{'n':>3}" + "".join(f" | {j:^25}" for j in judges)
+    first = f"family [{doc['generator']}]" if doc.get("generator") == "independent" else "family"
+    head = f"{first:<28}{'n':>3}" + "".join(f" | {j:^25}" for j in judges)
     sub = f"{'':<31}" + "".join(
         f" | {'det':>5}{'falseRB':>8}{'med s':>6}{'p90 s':>6}" for _ in judges
     )
@@ -229,9 +245,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmarks/scenarios/stress.py)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    ap.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default="families",
+        help="the scenario generator: the families the judge was tuned on, or the independent "
+        "one (benchmarks/scenarios/independent/)",
+    )
     args = ap.parse_args(argv)
 
-    known = families_for(args.stress) if args.stress else list(FAMILIES)
+    indep = args.generator == "independent"
+    if indep and (args.stress or args.quantiles != "exact"):
+        ap.error("--generator independent takes neither --stress nor --quantiles other than exact")
+    if indep:
+        known = list(independent.FAMILIES)
+    else:
+        known = families_for(args.stress) if args.stress else list(FAMILIES)
     families = [f for f in args.families.split(",") if f] or known
     unknown = [f for f in families if f not in known]
     if unknown:
@@ -253,15 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     stress = args.stress
-    specs = (
-        build_stressed(stress, f, args.seed, i) if stress else build(f, args.seed, i)
-        for f in families
-        for i in range(args.instances)
+    make: Callable[[str, int, int], Spec] = (
+        independent.build if indep else partial(build_stressed, stress) if stress else build
     )
+    specs = (make(f, args.seed, i) for f in families for i in range(args.instances))
     results = run(specs, judges, args.out_dir, note, args.quantiles)
     doc = report(results)
     doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
-    doc["stress"] = stress
+    doc["stress"], doc["generator"] = stress, args.generator
     doc["peer_configs"] = {
         "flagger": flagger.FlaggerConfig().__repr__(),
         "kayenta": kayenta.KayentaConfig().__repr__(),
