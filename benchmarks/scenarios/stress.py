@@ -8,6 +8,10 @@ ground truth where it changes what should happen, and names the families it make
   between 60 % of the way through the incident and three minutes after it ends (should roll
   back; its families are ``reg_after_<incident>``). The families' own ``reg_during_incident``
   starts its regression in the incident's first three minutes only.
+- ``long_after_incident``: the same step 5-15 minutes after the incident has ended, in a canary
+  that runs 15 minutes longer (families ``reg_long_after_<incident>``). An incident used to
+  leave the judge's estimate of pod drift inflated for half an hour after it (see
+  :class:`models.compare.NoiseTracker`), which the first variant starts too early to show.
 - ``drift_x3``: healthy canaries and shared incidents whose canary and baseline pods drift
   apart three times as much as the families assume (should not roll back).
 - ``offset_5pct``, ``offset_8pct``: healthy canaries and shared incidents whose canary is 5 %
@@ -28,23 +32,33 @@ from benchmarks.scenarios.spec import Effect, ScenarioSpec
 Variant = Callable[[random.Random, ScenarioSpec], ScenarioSpec]
 
 
-def _after_incident(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
-    incident = s.effects[0]  # both shared families put their incident first
-    span = incident.end - incident.start
-    onset = rng.uniform(incident.start + 0.6 * span, incident.end + 180.0)
-    # on a sample boundary, and leaving at least five minutes to catch it
-    onset = min((int(onset // INTERVAL_S) + 1) * INTERVAL_S, s.canary_end - 300.0)
-    step = Effect("latency", "canary", onset, s.canary_end + 1.0, rng.uniform(1.35, 1.5))
-    family = "reg_after_" + s.family.removeprefix("shared_")
-    return replace(
-        s,
-        family=family,
-        name=s.name.replace(s.family, family),
-        should_rollback=True,
-        onset=onset,
-        effects=(*s.effects, step),
-        notes={"factor": step.factor},
-    )
+def _after_incident(
+    share: float, earliest_s: float, latest_s: float, run_on_s: float, prefix: str
+) -> Variant:
+    """A canary latency step of 1.35-1.5x that starts between ``share`` of the way through the
+    shared incident plus ``earliest_s`` and ``latest_s`` after its end, in a canary that runs
+    ``run_on_s`` longer than the family's; families ``<prefix><incident>``."""
+
+    def apply(rng: random.Random, s: ScenarioSpec) -> ScenarioSpec:
+        s = replace(s, canary_end=s.canary_end + run_on_s)
+        incident = s.effects[0]  # both shared families put their incident first
+        span = incident.end - incident.start
+        onset = rng.uniform(incident.start + share * span + earliest_s, incident.end + latest_s)
+        # on a sample boundary, and leaving at least five minutes to catch it
+        onset = min((int(onset // INTERVAL_S) + 1) * INTERVAL_S, s.canary_end - 300.0)
+        step = Effect("latency", "canary", onset, s.canary_end + 1.0, rng.uniform(1.35, 1.5))
+        family = prefix + s.family.removeprefix("shared_")
+        return replace(
+            s,
+            family=family,
+            name=s.name.replace(s.family, family),
+            should_rollback=True,
+            onset=onset,
+            effects=(*s.effects, step),
+            notes={"factor": step.factor},
+        )
+
+    return apply
 
 
 def _drift(factor: float) -> Variant:
@@ -64,7 +78,11 @@ def _offset(factor: float) -> Variant:
 
 _QUIET = ("healthy", "shared")
 STRESSES: dict[str, tuple[tuple[str, ...], Variant]] = {
-    "after_incident": (("shared",), _after_incident),
+    "after_incident": (("shared",), _after_incident(0.6, 0.0, 180.0, 0.0, "reg_after_")),
+    "long_after_incident": (
+        ("shared",),
+        _after_incident(1.0, 300.0, 900.0, 900.0, "reg_long_after_"),
+    ),
     "drift_x3": (_QUIET, _drift(3.0)),
     "offset_5pct": (_QUIET, _offset(1.05)),
     "offset_8pct": (_QUIET, _offset(1.08)),
