@@ -327,7 +327,7 @@ def group_of(family: str) -> str:
     )
 
 
-def start(family: str, seed: int, index: int) -> tuple[Rng, Plan]:
+def draw_plan(family: str, seed: int, index: int) -> tuple[Rng, Plan]:
     """The scenario's generator and plan; the simulation goes on drawing from the same
     generator, so the plan is drawn again (the same) rather than stored with its state."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, FAMILIES.index(family), index]))
@@ -368,7 +368,7 @@ def _service(family: str, index: int) -> str:
 
 def build(family: str, seed: int, index: int) -> IndependentSpec:
     """The ``index``-th scenario of ``family`` under ``seed``."""
-    _, p = start(family, seed, index)
+    _, p = draw_plan(family, seed, index)
     n_can, onset_w = p.windows()
     return IndependentSpec(
         name=f"{family}-{index}",

@@ -18,7 +18,7 @@ from benchmarks.scenarios.independent.plan import (
     Plan,
     RegressionKind,
     Rng,
-    start,
+    draw_plan,
 )
 
 Record = dict[str, Any]
@@ -289,6 +289,6 @@ def _deliver(rng: Rng, p: Plan, recs: list[Record]) -> list[Record]:
 def generate(spec: IndependentSpec) -> list[str]:
     """Native JSON records of ``spec`` (one per line, no newline, as ``json.dumps`` writes
     them), in arrival order."""
-    rng, p = start(spec.family, spec.seed, spec.index)
+    rng, p = draw_plan(spec.family, spec.seed, spec.index)
     recs = _deliver(rng, p, _simulate(rng, p, spec.service))
     return [json.dumps(r) for r in recs]
