@@ -211,6 +211,20 @@ def test_a_side_alone_keeps_only_its_latest_sample() -> None:
     assert sig.pending == ([], [(140.0, 1.25, 100, False)])
 
 
+def test_scrapes_half_an_interval_apart_are_all_paired() -> None:
+    # two targets scraped about 5 s apart on a 10 s interval, each with 0.3 s of jitter: either
+    # neighbour can be just over half an interval away, and then half the samples found no
+    # partner (with PAIR_GAP 0.5: 23 of 60 paired here)
+    rng = random.Random(3)
+    sig = _signal()
+    paired = 0
+    for i in range(60):
+        t = 1000.0 + 10.0 * i
+        sig.add(t + rng.uniform(-0.3, 0.3), Role.BASELINE, 0.1, 100, 10.0)
+        paired += sig.add(t + 5.0 + rng.uniform(-0.3, 0.3), Role.CANARY, 0.1, 100, 10.0) is not None
+    assert paired == 60
+
+
 def test_evict_all_drops_what_evict_on_each_signal_drops() -> None:
     rng = random.Random(7)
     for _ in range(200):
