@@ -264,7 +264,7 @@ def _errors_low_traffic(rng: Rng, p: Plan) -> Plan:
 
 def _during_incident(rng: Rng, p: Plan) -> Plan:
     """A canary step that starts while a load spike is on, a quarter to three quarters in."""
-    rng.uniform(3, 10)  # a length the original script drew and then replaced: kept for the records
+    rng.uniform(3, 10)  # a length the first version drew, then replaced: kept for the records
     length = rng.uniform(5, 10) * 60
     start = max((p.onset_min - rng.uniform(1, 3)) * 60, 60.0)
     onset_min = (start + rng.uniform(0.25, 0.75) * length) / 60
@@ -317,14 +317,6 @@ _SETUPS: dict[str, Setup] = {
     "subtle_errors_x2": _fixed("err_mult", 2.0),
 }
 FAMILIES: tuple[str, ...] = tuple(_SETUPS)
-
-
-def group_of(family: str) -> str:
-    """``healthy``, ``shared``, ``regression`` or ``subtle``, by prefix as the benchmark reads
-    it."""
-    return {"healthy": "healthy", "shared": "shared", "reg": "regression"}.get(
-        family.split("_", 1)[0], "subtle"
-    )
 
 
 def draw_plan(family: str, seed: int, index: int) -> tuple[Rng, Plan]:
