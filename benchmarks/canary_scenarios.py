@@ -1,7 +1,7 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
 Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--quantiles exact] [--stress NAME] [--json]
+[--config FILE] [--out-dir DIR] [--quantiles exact] [--buckets-unknown] [--stress NAME] [--json]
 [--generator families|independent]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
@@ -13,13 +13,16 @@ of :mod:`benchmarks.peers`, all fed the same records. Scenarios come from
 window's p50 and p99 are taken from its requests: ``exact`` sample quantiles (the default), or
 read from a histogram with one of :mod:`benchmarks.scenarios.histogram`'s bucket layouts as
 Prometheus's ``histogram_quantile`` reads it (``prometheus``: the client libraries' default
-buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). ``--stress`` runs one of
+buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). Our judge is then told
+the layout (``detection.histogram_buckets``), as a user of those histograms would tell it,
+unless ``--config`` sets one or ``--buckets-unknown`` is given. ``--stress`` runs one of
 :mod:`benchmarks.scenarios.stress`'s variants instead of the plain families: conditions the
 families leave out (a regression after a shared incident, pods that drift apart more, a canary
 slightly slower than its baseline), over the families each variant applies to.
 ``--generator independent`` draws the scenarios from :mod:`benchmarks.scenarios.independent`
 instead: a second generator, written apart from the judge's tuning, with its own families and
-physics (exact quantiles only, no stress variants).
+physics (no stress variants; ``--quantiles`` reads its simulated requests through the same
+bucket layouts).
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -43,7 +46,7 @@ import numpy as np
 from benchmarks.peers import flagger, kayenta
 from benchmarks.peers.series import PeerVerdict, parse_records
 from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of, independent
-from benchmarks.scenarios.histogram import MODES
+from benchmarks.scenarios.histogram import LAYOUTS, MODES
 from benchmarks.scenarios.stress import STRESSES, build_stressed, families_for
 from config.schema import SentinelConfig
 
@@ -114,9 +117,7 @@ def summarise(rows: Sequence[tuple[Spec, Outcome]]) -> dict[str, Any]:
 def _lines(spec: Spec, quantiles: str) -> list[str]:
     if isinstance(spec, ScenarioSpec):
         return generate(spec, quantiles)
-    if quantiles != "exact":
-        raise ValueError("the independent generator takes exact quantiles only")
-    return independent.generate(spec)
+    return independent.generate(spec, quantiles)
 
 
 def run(
@@ -239,6 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "histogram_quantile over Prometheus's default buckets or exponential ones (factor 2, 1.2)",
     )
     ap.add_argument(
+        "--buckets-unknown",
+        action="store_true",
+        help="with --quantiles other than exact, do not tell our judge the bucket layout (by "
+        "default its detection.histogram_buckets is set to it, as a user of those histograms "
+        "would set it, unless --config sets it)",
+    )
+    ap.add_argument(
         "--stress",
         choices=sorted(STRESSES),
         help="run a stress variant over the families it applies to (see "
@@ -255,8 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     indep = args.generator == "independent"
-    if indep and (args.stress or args.quantiles != "exact"):
-        ap.error("--generator independent takes neither --stress nor --quantiles other than exact")
+    if indep and args.stress:
+        ap.error("--generator independent takes no --stress")
     if indep:
         known = list(independent.FAMILIES)
     else:
@@ -271,6 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     else:
         config = SentinelConfig()
+    buckets_known = args.quantiles != "exact" and not args.buckets_unknown
+    if buckets_known and not config.detection.histogram_buckets:
+        detection = config.detection.model_copy(
+            update={"histogram_buckets": LAYOUTS[args.quantiles]}
+        )
+        config = config.model_copy(update={"detection": detection})
     available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
     wanted = [j for j in args.judges.split(",") if j]
     unknown = sorted(set(wanted) - set(available))
@@ -290,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc = report(results)
     doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
     doc["stress"], doc["generator"] = stress, args.generator
+    doc["histogram_buckets"] = list(config.detection.histogram_buckets)
     doc["peer_configs"] = {
         "flagger": flagger.FlaggerConfig().__repr__(),
         "kayenta": kayenta.KayentaConfig().__repr__(),

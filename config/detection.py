@@ -7,11 +7,40 @@ merges the three levels (global < service < signal) into one :class:`DetectionSe
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from detector.core.types import SignalKind
+
+# Named bucket layouts for `histogram_buckets`. `prometheus`: the client libraries' default
+# histogram buckets, in seconds.
+BUCKET_PRESETS: dict[str, tuple[float, ...]] = {
+    "prometheus": (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+}
+
+
+def _bucket_bounds(value: object) -> object:
+    """A preset's name becomes its bounds; a list of bounds must be positive and strictly
+    ascending (the ``le`` bounds without ``+Inf``)."""
+    if isinstance(value, str):
+        if value not in BUCKET_PRESETS:
+            raise ValueError(
+                f"unknown bucket layout {value!r}: give the histogram's `le` bounds as a list "
+                f"(without +Inf), or one of {sorted(BUCKET_PRESETS)}"
+            )
+        return BUCKET_PRESETS[value]
+    return value
+
+
+def _check_bounds(bounds: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    if bounds and (bounds[0] <= 0 or any(b >= c for b, c in pairwise(bounds))):
+        raise ValueError(
+            f"bucket bounds must be positive and strictly ascending (the histogram's `le` "
+            f"bounds without +Inf), got {list(bounds)}"
+        )
+    return bounds
 
 
 class _Strict(BaseModel):
@@ -127,6 +156,31 @@ class DetectionSettings(_Strict):
             "this many checks; a longer rollout keeps the same bound with a slightly higher bar."
         ),
     )
+    histogram_buckets: tuple[float, ...] = Field(
+        (),
+        description=(
+            "For latency quantiles computed by Prometheus's histogram_quantile: the "
+            "histogram's `le` bounds (without +Inf, in the signal's unit), or `prometheus` for "
+            "the client libraries' default buckets. histogram_quantile spreads requests evenly "
+            "inside a bucket, so a p99 just past a bucket bound reads far into the bucket, and "
+            "a canary a few percent slower can read tens of percent slower; with the bounds "
+            "known, each reading is taken again with a density that falls inside the bucket as "
+            "a tail does. Empty (the default): quantiles are exact (or a summary's)."
+        ),
+    )
+    quantile: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description=(
+            "The quantile a latency signal reports (0.99 for a p99), for histogram_buckets; "
+            "default: from the signal's name (`p99` 0.99, `p50` 0.5, `p999` 0.999). A signal "
+            "whose quantile is unknown is read as a median would be."
+        ),
+    )
+
+    _buckets_by_name = field_validator("histogram_buckets", mode="before")(_bucket_bounds)
+    _buckets_ascend = field_validator("histogram_buckets")(_check_bounds)
 
 
 class DetectionOverride(_Strict):
@@ -144,10 +198,17 @@ class DetectionOverride(_Strict):
     anomaly_z: float | None = Field(None, gt=0, description="See detection.")
     action: Literal["rollback", "alert", "none"] | None = Field(None, description="See detection.")
     rollout_duration_seconds: float | None = Field(None, gt=0, description="See detection.")
+    histogram_buckets: tuple[float, ...] | None = Field(
+        None, description="See detection; `[]` when this level's quantiles are exact."
+    )
+    quantile: float | None = Field(None, gt=0, lt=1, description="See detection.")
     kind: SignalKind | None = Field(
         None,
         description="The signal's kind when records do not carry one (which direction is bad).",
     )
+
+    _buckets_by_name = field_validator("histogram_buckets", mode="before")(_bucket_bounds)
+    _buckets_ascend = field_validator("histogram_buckets")(_check_bounds)
 
     def apply(self, base: DetectionSettings) -> DetectionSettings:
         updates = {k: v for k, v in self.model_dump(exclude_none=True).items() if k != "kind"}

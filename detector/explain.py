@@ -10,10 +10,19 @@ from typing import IO, Any
 
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
+from detector.core.types import SignalKind
+from models.buckets import quantile_of, tail_index
 from models.compare import alarm_threshold
 
 
-def _line(s: DetectionSettings, interval: float) -> str:
+def _line(
+    s: DetectionSettings,
+    interval: float,
+    name: str | None = None,
+    kind: SignalKind | None = None,
+) -> str:
+    """One level's effective settings; ``name`` and ``kind``: the signal's, when the line is
+    one signal's (a latency signal's name says its quantile)."""
     horizon = int(s.rollout_duration_seconds / interval) + 1
     h = alarm_threshold(s.false_positive_budget, horizon)
     effect = f"+{s.min_effect_pct:g}%"
@@ -25,7 +34,21 @@ def _line(s: DetectionSettings, interval: float) -> str:
         f"minimum effect {effect}; {s.failed_checks} failed checks in a row; warm-up "
         f"{s.warmup_samples} paired samples; full weight from {s.min_count} requests; no data "
         f"after {s.no_data_after_seconds:g} s; shared-incident z {s.anomaly_z:g}"
+        + (_buckets(s, name) if name is None or kind is SignalKind.LATENCY else "")
     )
+
+
+def _buckets(s: DetectionSettings, name: str | None) -> str:
+    if not s.histogram_buckets:
+        return ""
+    bounds = ", ".join(f"{b:g}" for b in s.histogram_buckets)
+    text = f"; latency quantiles read from histogram buckets [{bounds}]"
+    if name is None:
+        return text
+    q = s.quantile or quantile_of(name)
+    if q is None:
+        return text + " as a median (quantile unknown: set `quantile`)"
+    return text + f" as the {q:g} quantile (tail index {tail_index(q):.2f})"
 
 
 def explain(cfg: SentinelConfig, out: IO[str]) -> None:
@@ -56,14 +79,16 @@ def explain(cfg: SentinelConfig, out: IO[str]) -> None:
     for name in names:
         kind = cfg.kind_of("", name)
         w(f"  {name}: {kind.value if kind else 'gauge (unknown: never rolls back)'}\n")
-        if name in cfg.signals:
-            w("    " + _line(cfg.effective("", name), cfg.sample_interval_seconds) + "\n")
+        eff = cfg.effective("", name)
+        if name in cfg.signals or (kind is SignalKind.LATENCY and eff.histogram_buckets):
+            w("    " + _line(eff, cfg.sample_interval_seconds, name, kind) + "\n")
     for svc, ss in sorted(cfg.services.items()):
         w(f"\nService {svc} (namespace {cfg.namespace_of(svc)}):\n")
         for name in sorted(set(names) | set(ss.signals)):
             eff = cfg.effective(svc, name)
             if eff != cfg.effective("", name):
-                w(f"  {name}: " + _line(eff, cfg.sample_interval_seconds) + "\n")
+                kind = cfg.kind_of(svc, name)
+                w(f"  {name}: " + _line(eff, cfg.sample_interval_seconds, name, kind) + "\n")
     _rollback(cfg, out)
     _alerting(cfg, out)
 

@@ -25,13 +25,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from config.detection import BUCKET_PRESETS
+
 Arr = NDArray[Any]
 
 # Upper bounds in seconds. `prometheus`: the client libraries' default buckets; `x2` and `x1.2`:
 # exponential buckets from 1 ms growing by that factor (Prometheus's native histograms grow by
 # 2 ** 2 ** -schema: 2 at schema 0, 1.19 at schema 2; their default, schema 3, is finer).
 LAYOUTS: dict[str, tuple[float, ...]] = {
-    "prometheus": (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    "prometheus": BUCKET_PRESETS["prometheus"],
     "x2": tuple(0.001 * 2.0**k for k in range(15)),
     "x1.2": tuple(0.001 * 1.2**k for k in range(56)),
 }

@@ -23,10 +23,11 @@ from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
 from detector.core.policy import PolicyState
-from detector.core.signals import Check, SignalState, evict_all
+from detector.core.signals import Check, SignalState, bucket_reading, evict_all
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
 
 _CANARY = Role.CANARY
+_SETTINGS_FIELDS = DetectionSettings.model_fields.keys()
 _THROUGHPUT = SignalKind.THROUGHPUT
 _NAN = math.nan
 
@@ -104,8 +105,13 @@ class Engine:
         """Hold a state restored from a checkpoint. Its signals keep the settings they were
         created with; equal settings (and signal names) are shared with every other service's."""
         for sig in state.signals.values():
-            sig.settings = self._shared(sig.settings)
+            settings = sig.settings
+            if settings.__dict__.keys() < _SETTINGS_FIELDS:
+                # written before a setting existed: it takes its default
+                settings = DetectionSettings.model_validate(settings.__dict__)
+            sig.settings = self._shared(settings)
             sig.name = sys.intern(sig.name)
+            sig.reading = bucket_reading(sig.name, sig.kind, sig.settings)
         self.services[state.service] = state
 
     def _shared(self, settings: DetectionSettings) -> DetectionSettings:

@@ -17,6 +17,7 @@ from typing import Any
 from config.detection import DetectionSettings
 from detector.core.types import Role, SignalKind
 from models.anomaly import EWZScoreModel
+from models.buckets import BucketReading, quantile_of
 from models.compare import (
     CheckResult,
     CountRatioTest,
@@ -69,6 +70,13 @@ def _count_scale(reference: float, count: float) -> float:
     return r if r < 50.0 else 50.0
 
 
+def bucket_reading(name: str, kind: SignalKind, s: DetectionSettings) -> BucketReading | None:
+    """How a latency signal read from histogram buckets is read again (None: as it is)."""
+    if kind is not SignalKind.LATENCY or not s.histogram_buckets:
+        return None
+    return BucketReading(s.histogram_buckets, s.quantile or quantile_of(name))
+
+
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
     if kind in _COUNTED:
         return CountRatioTest(1.0 + s.min_effect_pct / 100.0, s.min_effect_abs, threshold)
@@ -94,6 +102,7 @@ class SignalState:
         "noise",
         "pairs",
         "pending",
+        "reading",
         "settings",
         "started",
         "test",
@@ -112,6 +121,7 @@ class SignalState:
         self.interval = interval
         self.kind = kind
         self.settings = settings
+        self.reading = bucket_reading(name, kind, settings)
         threshold = alarm_threshold(settings.false_positive_budget, horizon)
         self.test: MeanShiftTest | CountRatioTest | ThroughputTest = _new_test(
             kind, settings, threshold
@@ -159,6 +169,8 @@ class SignalState:
         (label ``weight``), used as a floor of the expected throughput share."""
         # the hot path of the engine: one call per sample, so fields are read once into locals
         kind = self.kind
+        if self.reading is not None:
+            value = self.reading.read(value)
         x = _log(value if value > _EPS else _EPS) if kind in _LOG_SCALE else value
         last_seen = self.last_seen
         pending = self.pending

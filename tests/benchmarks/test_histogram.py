@@ -13,6 +13,8 @@ import pytest
 from benchmarks import canary_scenarios as cs
 from benchmarks.scenarios import build, generate, histogram
 from benchmarks.scenarios.simulate import mixture_cdf
+from config.detection import DetectionSettings
+from config.schema import SentinelConfig
 
 BOUNDS = np.array([0.1, 0.2, 0.4])
 
@@ -88,3 +90,28 @@ def test_cli_takes_the_quantiles_and_reports_them(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         cs.main([*argv, "--quantiles", "nope"])
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_our_judge_is_told_the_layout_unless_asked_not_to(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--instances", "1", "--families", "healthy_plain", "--judges", "flagger", "--json"]
+    assert cs.main([*argv, "--quantiles", "x2"]) == 0
+    assert json.loads(capsys.readouterr().out)["histogram_buckets"] == list(histogram.LAYOUTS["x2"])
+    for extra in (["--quantiles", "x2", "--buckets-unknown"], []):
+        assert cs.main([*argv, *extra]) == 0
+        assert json.loads(capsys.readouterr().out)["histogram_buckets"] == []
+
+
+def test_a_warming_canary_at_a_bucket_bound_is_rolled_back_only_when_the_buckets_are_unknown() -> (
+    None
+):
+    # seed 20's third warm-up canary: both p99s sit just under the 0.1 s bound, and the
+    # canary's, a few per cent slower as it warms, reads 1.2-1.6x its baseline's past it
+    spec = build("healthy_warmup", 20, 2)
+    lines = generate(spec, "prometheus")
+    told = SentinelConfig(detection=DetectionSettings(histogram_buckets="prometheus"))
+    unknown = cs.score(spec, cs.ours(SentinelConfig())(lines))
+    known = cs.score(spec, cs.ours(told)(lines))
+    assert unknown.false_rollback and not known.false_rollback
+    assert known.rollback_ts is None

@@ -11,11 +11,13 @@ import statistics
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import canary_scenarios as cs
 from benchmarks import scenarios
 from benchmarks.scenarios import independent as ind
+from benchmarks.scenarios.independent.simulate import _p50_p99
 from config.schema import SentinelConfig
 from detector.core.types import Sample
 from detector.pipeline import Pipeline
@@ -152,8 +154,7 @@ def test_cli_runs_the_independent_generator(
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--stress", "after_incident"], "neither --stress"),
-        (["--quantiles", "x2"], "--quantiles other than exact"),
+        (["--stress", "after_incident"], "no --stress"),
         (["--families", "healthy_low_traffic"], "healthy_lowtraffic"),  # the families' name
     ],
 )
@@ -166,6 +167,27 @@ def test_the_independent_generator_refuses_what_it_cannot_do(
     assert words in capsys.readouterr().err
 
 
-def test_run_refuses_histogram_quantiles_for_an_independent_scenario() -> None:
-    with pytest.raises(ValueError, match="exact quantiles only"):
-        cs.run([ind.build("healthy_plain", 1, 0)], {}, quantiles="x2")
+def test_a_bucket_layout_changes_the_latency_readings_only() -> None:
+    spec = ind.build("reg_slow_tail", 2, 0)
+    exact = [json.loads(x) for x in ind.generate(spec)]
+    read = [json.loads(x) for x in ind.generate(spec, "prometheus")]
+    assert len(exact) == len(read)
+    moved = 0
+    for e, r in zip(exact, read, strict=True):
+        assert {k: v for k, v in e.items() if k != "value"} == {
+            k: v for k, v in r.items() if k != "value"
+        }
+        if e["signal"].startswith("latency_"):
+            moved += e["value"] != r["value"]
+        else:
+            assert e["value"] == r["value"]
+    assert moved > len(exact) // 4
+
+
+def test_a_window_is_read_as_histogram_quantile_reads_its_buckets() -> None:
+    # 98 fast requests and 2 slow ones: rank 99 falls halfway into the (0.25, 0.5] bucket
+    x = np.array([0.02] * 98 + [0.3, 0.3])
+    p50, p99 = _p50_p99(x, "prometheus")
+    assert p50 == pytest.approx(0.01 + 0.015 * 50 / 98)  # (0.01, 0.025], rank 50 of 98
+    assert p99 == pytest.approx(0.375)
+    assert _p50_p99(x, "exact") == pytest.approx((0.02, float(np.quantile(x, 0.99))))

@@ -43,6 +43,20 @@ def test_levels_merge_global_then_service_then_signal() -> None:
     assert (other.failed_checks, other.min_effect_pct) == (4, 5)
 
 
+def test_histogram_buckets_by_name_per_level_and_reset() -> None:
+    cfg = parse_config(
+        {
+            "detection": {"histogram_buckets": "prometheus"},
+            "services": {"exact": {"detection": {"histogram_buckets": []}}},
+            "signals": {"latency_tail_seconds": {"quantile": 0.999, "histogram_buckets": [1, 2]}},
+        }
+    )
+    assert cfg.effective("a", "latency_p99_seconds").histogram_buckets[4] == 0.1
+    assert cfg.effective("exact", "latency_p99_seconds").histogram_buckets == ()
+    tail = cfg.effective("a", "latency_tail_seconds")
+    assert (tail.histogram_buckets, tail.quantile) == ((1.0, 2.0), 0.999)
+
+
 @pytest.mark.parametrize(
     ("data", "field", "words"),
     [
@@ -61,6 +75,17 @@ def test_levels_merge_global_then_service_then_signal() -> None:
             "greater",
         ),
         ([1, 2], "<root>", "mapping"),
+        (
+            {"detection": {"histogram_buckets": "prometheus-default"}},
+            "detection.histogram_buckets",
+            "`le` bounds as a list",
+        ),
+        (
+            {"signals": {"latency_p99_seconds": {"histogram_buckets": [0.1, 0.05, 1]}}},
+            "signals.latency_p99_seconds.histogram_buckets",
+            "strictly ascending",
+        ),
+        ({"detection": {"quantile": 99}}, "detection.quantile", "less than 1"),
     ],
 )
 def test_bad_configs_name_the_field_and_the_fix(data: object, field: str, words: str) -> None:
@@ -114,3 +139,22 @@ def test_a_service_routed_to_an_unknown_sink_is_refused() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"services": {"a": {"alerting": {"sinks": ["pagerdooty"]}}}})
     assert "services.a.alerting.sinks" in str(info.value) and "pagerdooty" in str(info.value)
+
+
+def test_check_config_says_how_histogram_quantiles_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "detection:\n  histogram_buckets: prometheus\n"
+        "signals:\n  latency_slow_seconds: {kind: latency}\n  queue_depth: {kind: saturation}\n"
+    )
+    assert main(["check-config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def line_after(name: str) -> str:
+        return lines[lines.index(next(x for x in lines if x.strip().startswith(name))) + 1]
+
+    assert "as the 0.99 quantile (tail index 4.65)" in line_after("latency_p99_seconds")
+    assert "quantile unknown: set `quantile`" in line_after("latency_slow_seconds")
+    assert "histogram" not in line_after("queue_depth")

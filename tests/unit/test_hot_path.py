@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.scenarios import build, generate
+from config.detection import DetectionSettings
 from config.schema import SentinelConfig
 from detector.core import engine as engine_module
 from detector.core import signals as signals_module
@@ -139,6 +140,33 @@ def test_checkpoints_written_before_ewzscore_continue_exactly(
             lst[:] = [(t, v, -1.0 if c is None else float(c), a) for t, v, c, a in lst]
     restored = Engine(SentinelConfig())
     restored.restore(pickle.loads(pickle.dumps(old.services[service])))
+    for s in samples[half:]:
+        out += restored.process(s)
+    assert out == whole and any(d.action.value == "rollback" for d in whole)
+
+
+def test_checkpoints_written_before_histogram_buckets_continue_exactly() -> None:
+    samples = _samples(_lines("reg_latency_2x"))
+    whole, _ = _run(samples)
+    half = len(samples) * 2 // 3
+    old = Engine(SentinelConfig())
+    out: list[Decision] = []
+    for s in samples[:half]:
+        out += old.process(s)
+    (service,) = old.services
+    state = old.services[service]
+    for sig in state.signals.values():
+        # the layout of earlier checkpoints: no reading, settings without the new fields
+        del sig.reading
+        stale = sig.settings.__dict__.copy()
+        del stale["histogram_buckets"], stale["quantile"]
+        sig.settings = DetectionSettings.model_construct(**stale)
+        object.__setattr__(sig.settings, "__dict__", stale)
+    restored = Engine(SentinelConfig())
+    restored.restore(pickle.loads(pickle.dumps(state)))
+    for sig in restored.services[service].signals.values():
+        assert sig.settings == DetectionSettings() or sig.settings.min_effect_pct != 10.0
+        assert sig.reading is None
     for s in samples[half:]:
         out += restored.process(s)
     assert out == whole and any(d.action.value == "rollback" for d in whole)

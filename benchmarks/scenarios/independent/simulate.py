@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.scenarios.histogram import LAYOUTS, histogram_quantile
 from benchmarks.scenarios.independent.plan import (
     HISTORY_WINDOWS,
     WINDOW_S,
@@ -215,8 +216,21 @@ def _error_p(p: Plan, fleet: _Fleet, i: int, can: _Canary | None) -> float:
     return float(p.err_base * can.err_mult[i] + fleet.err_add[i] + can.err_add[i])
 
 
+def _p50_p99(x: Arr, quantiles: str) -> tuple[float, float]:
+    """The window's p50 and p99: sample quantiles (``exact``), or read by Prometheus's
+    ``histogram_quantile`` from the window's requests counted into one of
+    :data:`~benchmarks.scenarios.histogram.LAYOUTS`' bucket layouts."""
+    if quantiles == "exact":
+        q50, q99 = np.quantile(x, [0.5, 0.99])
+        return float(q50), float(q99)
+    bounds = np.asarray(LAYOUTS[quantiles])
+    cumulative = np.append(np.searchsorted(np.sort(x), bounds, side="right"), len(x))
+    cumulative = cumulative.astype(np.float64)
+    return histogram_quantile(0.5, bounds, cumulative), histogram_quantile(0.99, bounds, cumulative)
+
+
 def _window_records(
-    rng: Rng, base: Record, ts: float, n: int, x: Arr | None, errors: int
+    rng: Rng, base: Record, ts: float, n: int, x: Arr | None, errors: int, quantiles: str
 ) -> list[Record]:
     """One side's scrape of a window at ``ts`` (jittered here). With under five requests the
     latency quantiles are sometimes missing, as an exporter may leave them out."""
@@ -224,7 +238,7 @@ def _window_records(
     head = {**base, "ts": ts}  # ts stays the first key
     out = []
     if x is not None and n > 0 and not (n < 5 and rng.random() < 0.5):
-        q50, q99 = np.quantile(x, [0.5, 0.99])
+        q50, q99 = _p50_p99(x, quantiles)
         for signal, q in (("latency_p50_seconds", q50), ("latency_p99_seconds", q99)):
             out.append({**head, "signal": signal, "value": round(float(q), 6), "count": n})
     if n > 0:
@@ -235,7 +249,7 @@ def _window_records(
     return out
 
 
-def _simulate(rng: Rng, p: Plan, service: str) -> list[Record]:
+def _simulate(rng: Rng, p: Plan, service: str, quantiles: str) -> list[Record]:
     """Every window's scrapes from both sides, in event order per window."""
     n_can, onset_w = p.windows()
     ks = np.arange(-HISTORY_WINDOWS, n_can)
@@ -262,11 +276,11 @@ def _simulate(rng: Rng, p: Plan, service: str) -> list[Record]:
             base = {"ts": 0.0, "service": service, "namespace": "shop", "role": role}  # key order
             n = int(rng.poisson(lam))
             if n == 0:
-                recs += _window_records(rng, base, end + offsets[role], 0, None, 0)
+                recs += _window_records(rng, base, end + offsets[role], 0, None, 0, quantiles)
                 continue
             x = _latencies(rng, p, fleet, i, n, factors, c)
             errors = int(rng.binomial(n, min(max(_error_p(p, fleet, i, c), 0.0), 1.0)))
-            recs += _window_records(rng, base, end + offsets[role], n, x, errors)
+            recs += _window_records(rng, base, end + offsets[role], n, x, errors, quantiles)
     return recs
 
 
@@ -286,9 +300,11 @@ def _deliver(rng: Rng, p: Plan, recs: list[Record]) -> list[Record]:
     return [recs[j] for j in order]
 
 
-def generate(spec: IndependentSpec) -> list[str]:
+def generate(spec: IndependentSpec, quantiles: str = "exact") -> list[str]:
     """Native JSON records of ``spec`` (one per line, no newline, as ``json.dumps`` writes
-    them), in arrival order."""
+    them), in arrival order; latency quantiles as ``quantiles`` says (``exact``, or a bucket
+    layout of :data:`~benchmarks.scenarios.histogram.LAYOUTS`). The layout changes the latency
+    values only: every random draw, and so every other record, is the same."""
     rng, p = draw_plan(spec.family, spec.seed, spec.index)
-    recs = _deliver(rng, p, _simulate(rng, p, spec.service))
+    recs = _deliver(rng, p, _simulate(rng, p, spec.service, quantiles))
     return [json.dumps(r) for r in recs]

@@ -1,0 +1,125 @@
+"""Histogram quantiles read again with a tail-shaped density: continuous and monotone across
+buckets, and a p99 just past a bucket bound no longer reads a canary a few percent slower as
+tens of percent slower, while a real regression still reads as one."""
+
+from __future__ import annotations
+
+import doctest
+import math
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from benchmarks.scenarios.histogram import histogram_quantile
+from config.detection import BUCKET_PRESETS
+from config.schema import SentinelConfig
+from detector.core.signals import SignalState, bucket_reading
+from detector.core.types import SignalKind
+from models import buckets
+from models.buckets import BucketReading, quantile_of, tail_index
+
+BOUNDS = BUCKET_PRESETS["prometheus"]
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(buckets).failed == 0
+
+
+@pytest.mark.parametrize("q", [None, 0.5, 0.9, 0.99, 0.999])
+def test_the_reading_is_monotone_stays_in_its_bucket_and_keeps_every_bound(
+    q: float | None,
+) -> None:
+    r = BucketReading(BOUNDS, q)
+    xs = np.linspace(0.0001, 12.0, 200_001)
+    ys = [r.read(float(x)) for x in xs]
+    assert all(b >= a for a, b in pairwise(ys))
+    assert [r.read(b) for b in BOUNDS] == list(BOUNDS)
+    for x, y in zip(xs, ys, strict=True):
+        k = int(np.searchsorted(BOUNDS, x))
+        if 0 < k < len(BOUNDS):
+            assert BOUNDS[k - 1] <= y <= BOUNDS[k] * (1 + 1e-12)
+        else:
+            assert y == x  # the first bucket and beyond the last bound: unchanged
+    # continuous across every bound: just below and just above it read next to it
+    for b in BOUNDS:
+        assert r.read(b * (1 - 1e-9)) == pytest.approx(b, rel=1e-6)
+        assert r.read(b * (1 + 1e-9)) == pytest.approx(b, rel=1e-6)
+
+
+def test_the_shape_steepens_with_the_quantile() -> None:
+    assert tail_index(0.5) == 0.0
+    assert 0 < tail_index(0.9) < tail_index(0.99) < tail_index(0.999)
+    past = [BucketReading(BOUNDS, q).read(0.15) for q in (0.5, 0.9, 0.99)]
+    assert past == sorted(past, reverse=True)  # a steeper tail reads closer to the lower bound
+    assert past[0] == pytest.approx(math.sqrt(0.1 * 0.25) * (0.25 / 0.1) ** (1 / 3 - 0.5))
+
+
+@pytest.mark.parametrize(
+    ("name", "q"),
+    [
+        ("latency_p99_seconds", 0.99),
+        ("latency_p50_seconds", 0.5),
+        ("http_p999_ms", 0.999),
+        ("p95", 0.95),
+        ("error_rate", None),
+        ("latency_seconds", None),
+        ("top99", None),
+    ],
+)
+def test_the_quantile_is_read_from_the_name(name: str, q: float | None) -> None:
+    assert quantile_of(name) == q
+
+
+def _p99_readings(scale: float, n: int, windows: int, seed: int) -> np.ndarray:
+    """histogram_quantile p99s of ``windows`` windows of ``n`` lognormal (spread 0.35)
+    latencies whose median is ``scale``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(windows):
+        x = np.sort(scale * np.exp(0.35 * rng.standard_normal(n)))
+        cum = np.append(np.searchsorted(x, BOUNDS, side="right"), n).astype(np.float64)
+        out.append(histogram_quantile(0.99, np.asarray(BOUNDS), cum))
+    return np.asarray(out)
+
+
+def _mean_log_ratio(canary: np.ndarray, baseline: np.ndarray, reading: BucketReading) -> float:
+    c = np.log([reading.read(float(v)) for v in canary])
+    b = np.log([reading.read(float(v)) for v in baseline])
+    return float(c.mean() - b.mean())
+
+
+def test_a_canary_three_percent_slower_at_a_bucket_bound_no_longer_reads_much_slower() -> None:
+    # p99 at 0.0985 s: just under the 0.1 s bound; the canary's 3 % more takes it past
+    median = 0.0985 / math.exp(0.35 * 2.326)
+    baseline = _p99_readings(median, 20_000, 200, 1)
+    canary = _p99_readings(median * 1.03, 1_000, 200, 2)
+    linear = float(np.log(canary).mean() - np.log(baseline).mean())
+    reread = _mean_log_ratio(canary, baseline, BucketReading(BOUNDS, 0.99))
+    assert linear > math.log(1.10)  # histogram_quantile alone: past the 10 % minimum effect
+    assert reread < math.log(1.05)
+
+
+@pytest.mark.parametrize("factor", [1.4, 2.0])
+def test_a_real_regression_inside_a_bucket_still_reads_past_the_minimum_effect(
+    factor: float,
+) -> None:
+    median = 0.11 / math.exp(0.35 * 2.326)  # p99 0.11 s, and 0.154 or 0.22 s: one bucket
+    baseline = _p99_readings(median, 20_000, 200, 3)
+    canary = _p99_readings(median * factor, 1_000, 200, 4)
+    reread = _mean_log_ratio(canary, baseline, BucketReading(BOUNDS, 0.99))
+    assert reread > math.log(1.2)
+
+
+def test_only_latency_signals_with_buckets_are_read_again() -> None:
+    plain = SentinelConfig().detection
+    given = plain.model_copy(update={"histogram_buckets": BOUNDS})
+    assert bucket_reading("latency_p99_seconds", SignalKind.LATENCY, plain) is None
+    assert bucket_reading("error_rate", SignalKind.ERROR_RATE, given) is None
+    reading = bucket_reading("latency_p99_seconds", SignalKind.LATENCY, given)
+    assert reading is not None and reading.read(0.15) == BucketReading(BOUNDS, 0.99).read(0.15)
+    own = given.model_copy(update={"quantile": 0.5})
+    mine = bucket_reading("latency_p99_seconds", SignalKind.LATENCY, own)
+    assert mine is not None and mine.read(0.15) == BucketReading(BOUNDS, 0.5).read(0.15)
+    state = SignalState("latency_p99_seconds", SignalKind.LATENCY, given, 360)
+    assert state.reading is not None
