@@ -172,6 +172,28 @@ def test_checkpoints_written_before_histogram_buckets_continue_exactly() -> None
     assert out == whole and any(d.action.value == "rollback" for d in whole)
 
 
+def test_a_checkpoint_of_signals_read_from_buckets_continues_exactly() -> None:
+    config = SentinelConfig(detection=DetectionSettings(histogram_buckets=(0.05, 0.1, 0.25, 0.5)))
+    samples = _samples(_lines("reg_latency_2x"))
+    whole: list[Decision] = []
+    straight = Engine(config)
+    for s in samples:
+        whole += straight.process(s)
+    half = len(samples) * 2 // 3
+    first = Engine(config)
+    out: list[Decision] = []
+    for s in samples[:half]:
+        out += first.process(s)
+    (service,) = first.services
+    restored = Engine(config)
+    restored.restore(pickle.loads(pickle.dumps(first.services[service])))
+    p99 = restored.services[service].signals["latency_p99_seconds"].reading
+    assert p99 is not None and p99 is first.services[service].signals["latency_p99_seconds"].reading
+    for s in samples[half:]:
+        out += restored.process(s)
+    assert out == whole and any(d.action.value == "rollback" for d in whole)
+
+
 class _BatchFormat:
     """The native format without ``decode_one``: a format whose messages may carry several
     records, decoded through ``decode`` as before the one-record shortcut."""
