@@ -21,8 +21,9 @@ families leave out (a regression after a shared incident, pods that drift apart 
 slightly slower than its baseline), over the families each variant applies to.
 ``--generator independent`` draws the scenarios from :mod:`benchmarks.scenarios.independent`
 instead: a second generator, written apart from the judge's tuning, with its own families and
-physics (no stress variants; ``--quantiles`` reads its simulated requests through the same
-bucket layouts).
+physics; ``--quantiles`` reads its simulated requests through the same bucket layouts, and
+``--stress after_incident`` is its own variant (a regression 5-15 minutes after a shared load
+spike).
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -250,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stress",
         choices=sorted(STRESSES),
         help="run a stress variant over the families it applies to (see "
-        "benchmarks/scenarios/stress.py)",
+        "benchmarks/scenarios/stress.py; with --generator independent, its own after_incident, "
+        "in benchmarks/scenarios/independent/plan.py)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     ap.add_argument(
@@ -263,12 +265,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     indep = args.generator == "independent"
-    if indep and args.stress:
-        ap.error("--generator independent takes no --stress")
+    stress = args.stress
+    if indep and stress and stress not in independent.STRESSES:
+        ap.error(
+            f"--generator independent takes --stress {', '.join(independent.STRESSES)} only "
+            f"(its own variants)"
+        )
     if indep:
-        known = list(independent.FAMILIES)
+        known = list(independent.STRESSES[stress][0] if stress else independent.FAMILIES)
     else:
-        known = families_for(args.stress) if args.stress else list(FAMILIES)
+        known = families_for(stress) if stress else list(FAMILIES)
     families = [f for f in args.families.split(",") if f] or known
     unknown = [f for f in families if f not in known]
     if unknown:
@@ -295,9 +301,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     def note(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    stress = args.stress
     make: Callable[[str, int, int], Spec] = (
-        independent.build if indep else partial(build_stressed, stress) if stress else build
+        partial(independent.build, stress=stress)
+        if indep
+        else partial(build_stressed, stress)
+        if stress
+        else build
     )
     specs = (make(f, args.seed, i) for f in families for i in range(args.instances))
     results = run(specs, judges, args.out_dir, note, args.quantiles)

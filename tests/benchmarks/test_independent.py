@@ -154,7 +154,8 @@ def test_cli_runs_the_independent_generator(
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--stress", "after_incident"], "no --stress"),
+        (["--stress", "drift_x3"], "after_incident only"),
+        (["--stress", "after_incident", "--families", "reg_slow_tail"], "unknown families"),
         (["--families", "healthy_low_traffic"], "healthy_lowtraffic"),  # the families' name
     ],
 )
@@ -191,3 +192,37 @@ def test_a_window_is_read_as_histogram_quantile_reads_its_buckets() -> None:
     assert p50 == pytest.approx(0.01 + 0.015 * 50 / 98)  # (0.01, 0.025], rank 50 of 98
     assert p99 == pytest.approx(0.375)
     assert _p50_p99(x, "exact") == pytest.approx((0.02, float(np.quantile(x, 0.99))))
+
+
+def test_after_incident_starts_the_regression_5_to_15_minutes_after_the_spike() -> None:
+    families, _ = ind.STRESSES["after_incident"]
+    for family in families:
+        for index in range(3):
+            spec = ind.build(family, 4, index, "after_incident")
+            (incident,) = spec.params["incidents"]
+            assert incident["kind"] == "load" and incident["traffic"] > 1.0
+            assert 120 <= incident["start"] <= 600
+            if spec.onset is not None:
+                gap = spec.onset - spec.canary_start - incident["end"]
+                assert 5 * 60 - 10 <= gap <= 15 * 60 + 10
+                assert spec.canary_end - spec.onset >= 15 * 60 - 10
+            plain = ind.build(family, 4, index)
+            # the family's own draws are untouched: everything but the incident and the onset
+            same = ("dist", "m0", "total_rps", "split0", "regression")
+            assert all(spec.params[k] == plain.params[k] for k in same)
+    with pytest.raises(ValueError, match="does not apply"):
+        ind.build("reg_slow_tail", 4, 0, "after_incident")
+
+
+def test_after_incident_is_caught_soon_and_the_spike_alone_rolls_back_nothing() -> None:
+    judge = cs.ours(SentinelConfig())
+    delays = []
+    for family in ("reg_latency_2x", "reg_latency_1.4x", "healthy_plain", "healthy_small_canary"):
+        for index in range(2):
+            spec = ind.build(family, 3, index, "after_incident")
+            outcome = cs.score(spec, judge(ind.generate(spec)))
+            assert not outcome.false_rollback, spec.name
+            if spec.should_rollback:
+                assert outcome.detected and outcome.delay is not None, spec.name
+                delays.append(outcome.delay)
+    assert max(delays) < 300

@@ -319,11 +319,41 @@ _SETUPS: dict[str, Setup] = {
 FAMILIES: tuple[str, ...] = tuple(_SETUPS)
 
 
-def draw_plan(family: str, seed: int, index: int) -> tuple[Rng, Plan]:
+# ---- stress variants: conditions the families leave out ----------------------------------
+
+
+def _after_incident(rng: Rng, p: Plan) -> Plan:
+    """A shared load spike early in the canary; a regression starts 5-15 minutes after it ends,
+    when the incident has left the fleet but may still sit in a judge's slower averages."""
+    length = rng.uniform(3, 8) * 60
+    start = rng.uniform(2, 10) * 60
+    incident = _load_incident(rng, start, length)
+    if not p.rolls_back:
+        return replace(p, incidents=(incident,))
+    return replace(p, incidents=(incident,), onset_min=(incident.end / 60 + rng.uniform(5, 15)))
+
+
+# name: (families it applies to, what it changes); its draws come from a generator of their own,
+# so the family's own draws, and every record a stress does not change, stay as they were
+STRESSES: dict[str, tuple[tuple[str, ...], Setup]] = {
+    "after_incident": (
+        ("healthy_plain", "healthy_small_canary", "reg_latency_1.4x", "reg_latency_2x"),
+        _after_incident,
+    ),
+}
+
+
+def draw_plan(family: str, seed: int, index: int, stress: str | None = None) -> tuple[Rng, Plan]:
     """The scenario's generator and plan; the simulation goes on drawing from the same
     generator, so the plan is drawn again (the same) rather than stored with its state."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, FAMILIES.index(family), index]))
     plan = _SETUPS[family](rng, _base(rng, family, seed, index))
+    if stress is not None:
+        families, setup = STRESSES[stress]
+        if family not in families:
+            raise ValueError(f"stress {stress!r} does not apply to {family!r}")
+        key = [seed, FAMILIES.index(family), index, 1 + list(STRESSES).index(stress)]
+        plan = setup(np.random.default_rng(np.random.SeedSequence(key)), plan)
     if plan.rolls_back:  # leave a quarter of an hour to catch it
         plan = replace(plan, dur_min=max(plan.dur_min, plan.onset_min + 15))
     return rng, plan
@@ -348,6 +378,7 @@ class IndependentSpec:
     canary_start: float
     canary_end: float
     params: dict[str, Any] = field(default_factory=dict)
+    stress: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The spec as a JSON-able dict (written beside the generated records)."""
@@ -358,9 +389,10 @@ def _service(family: str, index: int) -> str:
     return f"{family.replace('_', '-').replace('.', 'p')}-{index}"
 
 
-def build(family: str, seed: int, index: int) -> IndependentSpec:
-    """The ``index``-th scenario of ``family`` under ``seed``."""
-    _, p = draw_plan(family, seed, index)
+def build(family: str, seed: int, index: int, stress: str | None = None) -> IndependentSpec:
+    """The ``index``-th scenario of ``family`` under ``seed`` (and ``stress``, a variant of
+    :data:`STRESSES`)."""
+    _, p = draw_plan(family, seed, index, stress)
     n_can, onset_w = p.windows()
     return IndependentSpec(
         name=f"{family}-{index}",
@@ -374,4 +406,5 @@ def build(family: str, seed: int, index: int) -> IndependentSpec:
         canary_start=p.t0,
         canary_end=p.t0 + n_can * WINDOW_S,
         params=asdict(p),
+        stress=stress,
     )

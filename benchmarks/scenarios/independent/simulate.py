@@ -305,6 +305,6 @@ def generate(spec: IndependentSpec, quantiles: str = "exact") -> list[str]:
     them), in arrival order; latency quantiles as ``quantiles`` says (``exact``, or a bucket
     layout of :data:`~benchmarks.scenarios.histogram.LAYOUTS`). The layout changes the latency
     values only: every random draw, and so every other record, is the same."""
-    rng, p = draw_plan(spec.family, spec.seed, spec.index)
+    rng, p = draw_plan(spec.family, spec.seed, spec.index, spec.stress)
     recs = _deliver(rng, p, _simulate(rng, p, spec.service, quantiles))
     return [json.dumps(r) for r in recs]
