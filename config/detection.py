@@ -164,8 +164,9 @@ class DetectionSettings(_Strict):
             "the client libraries' default buckets. histogram_quantile spreads requests evenly "
             "inside a bucket, so a p99 just past a bucket bound reads far into the bucket, and "
             "a canary a few percent slower can read tens of percent slower; with the bounds "
-            "known, each reading is taken again with a density that falls inside the bucket as "
-            "a tail does. Empty (the default): quantiles are exact (or a summary's)."
+            "known, each reading is taken again with the density a lognormal has inside the "
+            "bucket. Set it only for such quantiles. Empty (the default): quantiles are exact "
+            "(or a summary's)."
         ),
     )
     quantile: float | None = Field(

@@ -11,7 +11,7 @@ from typing import IO, Any
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
 from detector.core.types import SignalKind
-from models.buckets import quantile_of, tail_index
+from models.buckets import quantile_of
 from models.compare import alarm_threshold
 
 
@@ -48,7 +48,7 @@ def _buckets(s: DetectionSettings, name: str | None) -> str:
     q = s.quantile or quantile_of(name)
     if q is None:
         return text + " as a median (quantile unknown: set `quantile`)"
-    return text + f" as the {q:g} quantile (tail index {tail_index(q):.2f})"
+    return text + f" as the {q:g} quantile"
 
 
 def explain(cfg: SentinelConfig, out: IO[str]) -> None:

@@ -9,7 +9,6 @@ sample interval in event time, whatever order they arrive in; every pair produce
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 from config.detection import DetectionSettings
 from detector.core.types import Role, SignalKind
 from models.anomaly import EWZScoreModel
-from models.buckets import BucketReading, quantile_of
+from models.buckets import BucketReading, quantile_of, shared_reading
 from models.compare import (
     CheckResult,
     CountRatioTest,
@@ -75,14 +74,7 @@ def bucket_reading(name: str, kind: SignalKind, s: DetectionSettings) -> BucketR
     """How a latency signal read from histogram buckets is read again (None: as it is)."""
     if kind is not SignalKind.LATENCY or not s.histogram_buckets:
         return None
-    return _shared_reading(s.histogram_buckets, s.quantile or quantile_of(name))
-
-
-@functools.cache
-def _shared_reading(bounds: tuple[float, ...], q: float | None) -> BucketReading:
-    # one per layout and quantile, shared by every signal that reads them (a checkpoint then
-    # holds one copy per service, not one per signal)
-    return BucketReading(bounds, q)
+    return shared_reading(s.histogram_buckets, s.quantile or quantile_of(name))
 
 
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:

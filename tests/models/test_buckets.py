@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import doctest
 import math
+import pickle
 from itertools import pairwise
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from config.schema import SentinelConfig
 from detector.core.signals import SignalState, bucket_reading
 from detector.core.types import SignalKind
 from models import buckets
-from models.buckets import BucketReading, quantile_of, tail_index
+from models.buckets import SIGMA_REF, BucketReading, quantile_of, shared_reading
 
 BOUNDS = BUCKET_PRESETS["prometheus"]
 
@@ -47,12 +49,31 @@ def test_the_reading_is_monotone_stays_in_its_bucket_and_keeps_every_bound(
         assert r.read(b * (1 + 1e-9)) == pytest.approx(b, rel=1e-6)
 
 
-def test_the_shape_steepens_with_the_quantile() -> None:
-    assert tail_index(0.5) == 0.0
-    assert 0 < tail_index(0.9) < tail_index(0.99) < tail_index(0.999)
-    past = [BucketReading(BOUNDS, q).read(0.15) for q in (0.5, 0.9, 0.99)]
-    assert past == sorted(past, reverse=True)  # a steeper tail reads closer to the lower bound
-    assert past[0] == pytest.approx(math.sqrt(0.1 * 0.25) * (0.25 / 0.1) ** (1 / 3 - 0.5))
+def test_the_reading_falls_towards_the_lower_bound_as_the_quantile_rises() -> None:
+    past = [BucketReading(BOUNDS, q).read(0.15) for q in (0.5, 0.9, 0.99, 0.999)]
+    assert past == sorted(past, reverse=True)
+    # a median halfway into a bucket, in share, sits at its middle in log: the lognormal is
+    # symmetric in log about its median
+    assert BucketReading(BOUNDS, 0.5).read(0.175) == pytest.approx(math.sqrt(0.1 * 0.25))
+    assert BucketReading(BOUNDS, None).read(0.15) == BucketReading(BOUNDS, 0.5).read(0.15)
+
+
+def test_the_table_is_within_1e4_of_the_exact_reading() -> None:
+    z = NormalDist().inv_cdf(0.99)
+    rng = np.random.default_rng(5)
+    reading = BucketReading(BOUNDS, 0.99)
+    for _ in range(300):
+        k = int(rng.integers(5, len(BOUNDS)))
+        lo, hi = BOUNDS[k - 1], BOUNDS[k]
+        value = float(rng.uniform(lo, hi))
+        a, b = math.log(lo), math.log(hi)
+        for _ in range(60):  # bisection on log(x) for the lognormal that fits the share
+            m = (a + b) / 2
+            below_lo = NormalDist().cdf(z - (m - math.log(lo)) / SIGMA_REF)
+            below_hi = NormalDist().cdf(z + (math.log(hi) - m) / SIGMA_REF)
+            share = (0.99 - below_lo) / (below_hi - below_lo)
+            a, b = (m, b) if share < (value - lo) / (hi - lo) else (a, m)
+        assert reading.read(value) == pytest.approx(math.exp(a), rel=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +144,11 @@ def test_only_latency_signals_with_buckets_are_read_again() -> None:
     assert mine is not None and mine.read(0.15) == BucketReading(BOUNDS, 0.5).read(0.15)
     state = SignalState("latency_p99_seconds", SignalKind.LATENCY, given, 360)
     assert state.reading is not None
+
+
+def test_a_pickled_reading_is_its_layout_and_quantile_and_comes_back_shared() -> None:
+    reading = shared_reading(BOUNDS, 0.99)
+    blob = pickle.dumps(reading)
+    assert len(blob) < 300  # not the tables: 129 latencies per bucket
+    assert pickle.loads(blob) is reading
+    assert pickle.loads(pickle.dumps(BucketReading(BOUNDS, 0.5))) is shared_reading(BOUNDS, 0.5)
