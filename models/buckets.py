@@ -13,7 +13,7 @@ across a bucket 2.5x wide, so a quantile just past a bound reads far into the bu
 client libraries' default buckets, a canary 3 % slower than a baseline whose p99 sits just under
 0.1 s reads 0.100-0.154 s (10th to 90th percentile) against the baseline's 0.0997: 17 % slower
 on average, sample after sample, which a sequential test calls a regression. Read again, 3 %.
-A real regression inside one bucket reads closer to its size: a p99 of 0.11 s made 1.4x and 2x
+A real regression inside one bucket still reads as one: a p99 of 0.11 s made 1.4x and 2x
 slower reads 1.56x and 2.02x read again, 1.37x and 1.42x linearly (lognormal latencies of
 log-spread 0.35; ``tests/models/test_buckets.py``).
 
