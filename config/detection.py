@@ -8,9 +8,9 @@ merges the three levels (global < service < signal) into one :class:`DetectionSe
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from detector.core.types import SignalKind
 
@@ -34,13 +34,19 @@ def _bucket_bounds(value: object) -> object:
     return value
 
 
-def _check_bounds(bounds: tuple[float, ...] | None) -> tuple[float, ...] | None:
+def _check_bounds(bounds: tuple[float, ...]) -> tuple[float, ...]:
     if bounds and (bounds[0] <= 0 or any(b >= c for b, c in pairwise(bounds))):
         raise ValueError(
             f"bucket bounds must be positive and strictly ascending (the histogram's `le` "
             f"bounds without +Inf), got {list(bounds)}"
         )
     return bounds
+
+
+# `histogram_buckets` at every level: a preset's name or the bounds, checked
+BucketBounds = Annotated[
+    tuple[float, ...], BeforeValidator(_bucket_bounds), AfterValidator(_check_bounds)
+]
 
 
 class _Strict(BaseModel):
@@ -156,7 +162,7 @@ class DetectionSettings(_Strict):
             "this many checks; a longer rollout keeps the same bound with a slightly higher bar."
         ),
     )
-    histogram_buckets: tuple[float, ...] = Field(
+    histogram_buckets: BucketBounds = Field(
         (),
         description=(
             "For latency quantiles computed by Prometheus's histogram_quantile: the "
@@ -180,9 +186,6 @@ class DetectionSettings(_Strict):
         ),
     )
 
-    _buckets_by_name = field_validator("histogram_buckets", mode="before")(_bucket_bounds)
-    _buckets_ascend = field_validator("histogram_buckets")(_check_bounds)
-
 
 class DetectionOverride(_Strict):
     """Any subset of :class:`DetectionSettings`; unset fields inherit from the level above."""
@@ -199,7 +202,7 @@ class DetectionOverride(_Strict):
     anomaly_z: float | None = Field(None, gt=0, description="See detection.")
     action: Literal["rollback", "alert", "none"] | None = Field(None, description="See detection.")
     rollout_duration_seconds: float | None = Field(None, gt=0, description="See detection.")
-    histogram_buckets: tuple[float, ...] | None = Field(
+    histogram_buckets: BucketBounds | None = Field(
         None, description="See detection; `[]` when this level's quantiles are exact."
     )
     quantile: float | None = Field(None, gt=0, lt=1, description="See detection.")
@@ -207,9 +210,6 @@ class DetectionOverride(_Strict):
         None,
         description="The signal's kind when records do not carry one (which direction is bad).",
     )
-
-    _buckets_by_name = field_validator("histogram_buckets", mode="before")(_bucket_bounds)
-    _buckets_ascend = field_validator("histogram_buckets")(_check_bounds)
 
     def apply(self, base: DetectionSettings) -> DetectionSettings:
         updates = {k: v for k, v in self.model_dump(exclude_none=True).items() if k != "kind"}

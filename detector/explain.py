@@ -10,8 +10,8 @@ from typing import IO, Any
 
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
+from detector.core.signals import reported_quantile
 from detector.core.types import SignalKind
-from models.buckets import quantile_of
 from models.compare import alarm_threshold
 
 
@@ -45,7 +45,7 @@ def _buckets(s: DetectionSettings, name: str | None) -> str:
     text = f"; latency quantiles read from histogram buckets [{bounds}]"
     if name is None:
         return text
-    q = s.quantile or quantile_of(name)
+    q = reported_quantile(name, s)
     if q is None:
         return text + " as a median (quantile unknown: set `quantile`)"
     return text + f" as the {q:g} quantile"

@@ -70,11 +70,16 @@ def _count_scale(reference: float, count: float) -> float:
     return r if r < 50.0 else 50.0
 
 
+def reported_quantile(name: str, s: DetectionSettings) -> float | None:
+    """The quantile a signal reports: its `quantile` setting, else what its name says."""
+    return s.quantile or quantile_of(name)
+
+
 def bucket_reading(name: str, kind: SignalKind, s: DetectionSettings) -> BucketReading | None:
     """How a latency signal read from histogram buckets is read again (None: as it is)."""
     if kind is not SignalKind.LATENCY or not s.histogram_buckets:
         return None
-    return shared_reading(s.histogram_buckets, s.quantile or quantile_of(name))
+    return shared_reading(s.histogram_buckets, reported_quantile(name, s))
 
 
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
