@@ -10,7 +10,14 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from detector.core.types import SignalKind
 
@@ -51,6 +58,16 @@ BucketBounds = Annotated[
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _one_quantile_source(self) -> _Strict:
+        if getattr(self, "exact_quantiles", None) and getattr(self, "histogram_buckets", None):
+            raise ValueError(
+                "exact_quantiles and histogram_buckets both set: quantiles read from histogram "
+                "buckets are not exact; keep histogram_buckets for histogram_quantile values, "
+                "exact_quantiles for quantiles computed from each request"
+            )
+        return self
 
 
 class DetectionSettings(_Strict):
@@ -171,8 +188,23 @@ class DetectionSettings(_Strict):
             "inside a bucket, so a p99 just past a bucket bound reads far into the bucket, and "
             "a canary a few percent slower can read tens of percent slower; with the bounds "
             "known, each reading is taken again with the density a lognormal has inside the "
-            "bucket. Set it only for such quantiles. Empty (the default): quantiles are exact "
-            "(or a summary's)."
+            "bucket. Set it only for such quantiles. Empty (the default): readings are taken as "
+            "they are (see also exact_quantiles)."
+        ),
+    )
+    exact_quantiles: bool = Field(
+        False,
+        description=(
+            "Latency quantiles here are exact sample quantiles of each window's requests "
+            "(from traces, logs or a stream processor), not read from histogram buckets or a "
+            "client summary. A p99 (or p999) of fewer requests reads lower: the p99 of 60 "
+            "requests lies between their two slowest, so a small canary's p99 sits below a "
+            "large baseline's while healthy, and a slow tail lifts it only a little above. Set, "
+            "the bar for such a canary is lowered by as much as its p99 is expected to read "
+            "below the baseline's (3 / sqrt(requests) standard deviations of its sampling "
+            "noise, a lower bound), never below the baseline itself. Ignored where "
+            "histogram_buckets is set. Leave it unset for histogram or summary quantiles: they "
+            "do not read low that way, and a lower bar would roll healthy small canaries back."
         ),
     )
     quantile: float | None = Field(
@@ -205,6 +237,7 @@ class DetectionOverride(_Strict):
     histogram_buckets: BucketBounds | None = Field(
         None, description="See detection; `[]` when this level's quantiles are exact."
     )
+    exact_quantiles: bool | None = Field(None, description="See detection.")
     quantile: float | None = Field(None, gt=0, lt=1, description="See detection.")
     kind: SignalKind | None = Field(
         None,

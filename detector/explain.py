@@ -34,13 +34,14 @@ def _line(
         f"minimum effect {effect}; {s.failed_checks} failed checks in a row; warm-up "
         f"{s.warmup_samples} paired samples; full weight from {s.min_count} requests; no data "
         f"after {s.no_data_after_seconds:g} s; shared-incident z {s.anomaly_z:g}"
-        + (_buckets(s, name) if name is None or kind is SignalKind.LATENCY else "")
+        + (_quantiles(s, name) if name is None or kind is SignalKind.LATENCY else "")
     )
 
 
-def _buckets(s: DetectionSettings, name: str | None) -> str:
+def _quantiles(s: DetectionSettings, name: str | None) -> str:
+    """How latency quantiles are read: from histogram buckets, as exact, or as they come."""
     if not s.histogram_buckets:
-        return ""
+        return _exact(s, name) if s.exact_quantiles else ""
     bounds = ", ".join(f"{b:g}" for b in s.histogram_buckets)
     text = f"; latency quantiles read from histogram buckets [{bounds}]"
     if name is None:
@@ -49,6 +50,18 @@ def _buckets(s: DetectionSettings, name: str | None) -> str:
     if q is None:
         return text + " as a median (quantile unknown: set `quantile`)"
     return text + f" as the {q:g} quantile"
+
+
+def _exact(s: DetectionSettings, name: str | None) -> str:
+    text = "; latency quantiles exact"
+    if name is None:
+        return text
+    q = reported_quantile(name, s)
+    if q is None:
+        return text + " (quantile unknown, so no allowance for small canaries: set `quantile`)"
+    if q < 0.99:
+        return text + f" (the {q:g} quantile: no allowance for small canaries)"
+    return text + f" (the {q:g} quantile: a small canary's reading low is allowed for)"
 
 
 def explain(cfg: SentinelConfig, out: IO[str]) -> None:
@@ -80,7 +93,8 @@ def explain(cfg: SentinelConfig, out: IO[str]) -> None:
         kind = cfg.kind_of("", name)
         w(f"  {name}: {kind.value if kind else 'gauge (unknown: never rolls back)'}\n")
         eff = cfg.effective("", name)
-        if name in cfg.signals or (kind is SignalKind.LATENCY and eff.histogram_buckets):
+        told = eff.histogram_buckets or eff.exact_quantiles
+        if name in cfg.signals or (kind is SignalKind.LATENCY and told):
             w("    " + _line(eff, cfg.sample_interval_seconds, name, kind) + "\n")
     for svc, ss in sorted(cfg.services.items()):
         w(f"\nService {svc} (namespace {cfg.namespace_of(svc)}):\n")

@@ -332,10 +332,14 @@ class MeanShiftTest:
         extra_effect: float = 0.0,
         regime: float = math.nan,
         learn: bool = False,
+        low_read: float = 0.0,
     ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
         variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
-        allowance); ``regime`` and ``learn`` feed the canary's own offset (see the class)."""
+        allowance); ``regime`` and ``learn`` feed the canary's own offset (see the class).
+        ``low_read`` is how much lower than the baseline's the canary's reading is expected to
+        read for its sample size alone (an exact tail quantile of fewer requests); the bar is
+        lowered by as much, to no less than the baseline itself, as the own offset's is."""
         self.n += 1
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
         if regime == regime:  # a sample without a count neither moves the regime nor is learned
@@ -343,7 +347,12 @@ class MeanShiftTest:
             r = self.regime = regime if r != r else r + (regime - r) * 0.3
             if self.own_n and abs(r - self.own_regime) > self.OWN_GUARD:
                 self._forget_own()
-        excess = x - self.own_bar - extra_effect
+        bar = self.own_bar
+        if low_read > 0.0:
+            low_bar = self.min_log_effect - low_read
+            low_bar = low_bar if low_bar > 0.0 else 0.0
+            bar = low_bar if low_bar < bar else bar
+        excess = x - bar - extra_effect
         inv_var = weight / max(var, self.var_floor)
         best = 0.0
         cusum = self.cusum

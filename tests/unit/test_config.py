@@ -86,6 +86,11 @@ def test_histogram_buckets_by_name_per_level_and_reset() -> None:
             "strictly ascending",
         ),
         ({"detection": {"quantile": 99}}, "detection.quantile", "less than 1"),
+        (
+            {"services": {"a": {"detection": {"exact_quantiles": True, "histogram_buckets": [1]}}}},
+            "services.a.detection",
+            "histogram buckets are not exact",
+        ),
     ],
 )
 def test_bad_configs_name_the_field_and_the_fix(data: object, field: str, words: str) -> None:
@@ -158,3 +163,27 @@ def test_check_config_says_how_histogram_quantiles_are_read(
     assert "as the 0.99 quantile" in line_after("latency_p99_seconds")
     assert "quantile unknown: set `quantile`" in line_after("latency_slow_seconds")
     assert "histogram" not in line_after("queue_depth")
+
+
+def test_check_config_says_which_exact_quantiles_are_allowed_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text(
+        "detection:\n  exact_quantiles: true\n"
+        "signals:\n  latency_slow_seconds: {kind: latency}\n"
+        "services:\n  h:\n    detection: {histogram_buckets: prometheus}\n"
+    )
+    assert main(["check-config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    def line_after(name: str) -> str:
+        return lines[lines.index(next(x for x in lines if x.strip().startswith(name))) + 1]
+
+    assert "(the 0.99 quantile: a small canary's reading low is allowed for)" in line_after(
+        "latency_p99_seconds"
+    )
+    assert "(the 0.5 quantile: no allowance" in line_after("latency_p50_seconds")
+    assert "quantile unknown, so no allowance" in line_after("latency_slow_seconds")
+    service_p99 = next(x for x in lines if x.startswith("  latency_p99_seconds: action"))
+    assert "histogram buckets" in service_p99 and "exact" not in service_p99

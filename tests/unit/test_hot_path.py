@@ -159,7 +159,7 @@ def test_checkpoints_written_before_histogram_buckets_continue_exactly() -> None
         # the layout of earlier checkpoints: no reading, settings without the new fields
         del sig.reading
         stale = sig.settings.__dict__.copy()
-        del stale["histogram_buckets"], stale["quantile"]
+        del stale["histogram_buckets"], stale["quantile"], stale["exact_quantiles"]
         sig.settings = DetectionSettings.model_construct(**stale)
         object.__setattr__(sig.settings, "__dict__", stale)
     restored = Engine(SentinelConfig())
@@ -172,8 +172,18 @@ def test_checkpoints_written_before_histogram_buckets_continue_exactly() -> None
     assert out == whole and any(d.action.value == "rollback" for d in whole)
 
 
-def test_a_checkpoint_of_signals_read_from_buckets_continues_exactly() -> None:
-    config = SentinelConfig(detection=DetectionSettings(histogram_buckets=(0.05, 0.1, 0.25, 0.5)))
+@pytest.mark.parametrize(
+    "detection",
+    [
+        DetectionSettings(histogram_buckets=(0.05, 0.1, 0.25, 0.5)),
+        DetectionSettings(exact_quantiles=True),
+    ],
+    ids=["buckets", "exact"],
+)
+def test_a_checkpoint_continues_exactly_with_what_settings_derive_derived_again(
+    detection: DetectionSettings,
+) -> None:
+    config = SentinelConfig(detection=detection)
     samples = _samples(_lines("reg_latency_2x"))
     whole: list[Decision] = []
     straight = Engine(config)
@@ -185,10 +195,15 @@ def test_a_checkpoint_of_signals_read_from_buckets_continues_exactly() -> None:
     for s in samples[:half]:
         out += first.process(s)
     (service,) = first.services
+    blob = pickle.dumps(first.services[service])
+    assert b"tail_read" not in blob and b"reading" not in blob  # derived, not checkpointed
     restored = Engine(config)
-    restored.restore(pickle.loads(pickle.dumps(first.services[service])))
-    p99 = restored.services[service].signals["latency_p99_seconds"].reading
-    assert p99 is not None and p99 is first.services[service].signals["latency_p99_seconds"].reading
+    restored.restore(pickle.loads(blob))
+    before = first.services[service].signals["latency_p99_seconds"]
+    after = restored.services[service].signals["latency_p99_seconds"]
+    assert after.reading is before.reading and after.tail_read == before.tail_read
+    assert (after.reading is not None) == bool(detection.histogram_buckets)
+    assert (after.tail_read > 0.0) == detection.exact_quantiles
     for s in samples[half:]:
         out += restored.process(s)
     assert out == whole and any(d.action.value == "rollback" for d in whole)
