@@ -1,7 +1,7 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
 Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--quantiles exact] [--buckets-unknown] [--stress NAME] [--json]
+[--config FILE] [--out-dir DIR] [--quantiles exact] [--quantiles-unknown] [--stress NAME] [--json]
 [--generator families|independent]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
@@ -13,9 +13,10 @@ of :mod:`benchmarks.peers`, all fed the same records. Scenarios come from
 window's p50 and p99 are taken from its requests: ``exact`` sample quantiles (the default), or
 read from a histogram with one of :mod:`benchmarks.scenarios.histogram`'s bucket layouts as
 Prometheus's ``histogram_quantile`` reads it (``prometheus``: the client libraries' default
-buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). Our judge is then told
-the layout (``detection.histogram_buckets``), as a user of those histograms would tell it,
-unless ``--config`` sets one or ``--buckets-unknown`` is given. ``--stress`` runs one of
+buckets; ``x2``, ``x1.2``: exponential buckets growing by that factor). Our judge is told how
+they were taken, as a user who knows would tell it: ``detection.exact_quantiles`` for exact
+ones, ``detection.histogram_buckets`` (the layout) for the others; not when ``--config`` sets
+either, or with ``--quantiles-unknown``. ``--stress`` runs one of
 :mod:`benchmarks.scenarios.stress`'s variants instead of the plain families: conditions the
 families leave out (a regression after a shared incident, pods that drift apart more, a canary
 slightly slower than its baseline), over the families each variant applies to.
@@ -241,11 +242,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "histogram_quantile over Prometheus's default buckets or exponential ones (factor 2, 1.2)",
     )
     ap.add_argument(
+        "--quantiles-unknown",
         "--buckets-unknown",
+        dest="quantiles_unknown",
         action="store_true",
-        help="with --quantiles other than exact, do not tell our judge the bucket layout (by "
-        "default its detection.histogram_buckets is set to it, as a user of those histograms "
-        "would set it, unless --config sets it)",
+        help="do not tell our judge how the quantiles were taken (by default, as a user who "
+        "knows would, its detection.exact_quantiles is set for exact ones and "
+        "detection.histogram_buckets to the layout for the others, unless --config sets either)",
     )
     ap.add_argument(
         "--stress",
@@ -285,11 +288,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
     else:
         config = SentinelConfig()
-    buckets_known = args.quantiles != "exact" and not args.buckets_unknown
-    if buckets_known and not config.detection.histogram_buckets:
-        detection = config.detection.model_copy(
-            update={"histogram_buckets": LAYOUTS[args.quantiles]}
+    told = config.detection.exact_quantiles or config.detection.histogram_buckets
+    if not (told or args.quantiles_unknown):
+        source: dict[str, object] = (
+            {"exact_quantiles": True}
+            if args.quantiles == "exact"
+            else {"histogram_buckets": LAYOUTS[args.quantiles]}
         )
+        detection = config.detection.model_copy(update=source)
         config = config.model_copy(update={"detection": detection})
     available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
     wanted = [j for j in args.judges.split(",") if j]
@@ -314,6 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
     doc["stress"], doc["generator"] = stress, args.generator
     doc["histogram_buckets"] = list(config.detection.histogram_buckets)
+    doc["exact_quantiles"] = config.detection.exact_quantiles
     doc["peer_configs"] = {
         "flagger": flagger.FlaggerConfig().__repr__(),
         "kayenta": kayenta.KayentaConfig().__repr__(),

@@ -92,15 +92,20 @@ def test_cli_takes_the_quantiles_and_reports_them(capsys: pytest.CaptureFixture[
     assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
-def test_our_judge_is_told_the_layout_unless_asked_not_to(
+def test_our_judge_is_told_how_quantiles_are_taken_unless_asked_not_to(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["--instances", "1", "--families", "healthy_plain", "--judges", "flagger", "--json"]
-    assert cs.main([*argv, "--quantiles", "x2"]) == 0
-    assert json.loads(capsys.readouterr().out)["histogram_buckets"] == list(histogram.LAYOUTS["x2"])
-    for extra in (["--quantiles", "x2", "--buckets-unknown"], []):
+
+    def told(*extra: str) -> tuple[list[float], bool]:
         assert cs.main([*argv, *extra]) == 0
-        assert json.loads(capsys.readouterr().out)["histogram_buckets"] == []
+        doc = json.loads(capsys.readouterr().out)
+        return doc["histogram_buckets"], doc["exact_quantiles"]
+
+    assert told("--quantiles", "x2") == (list(histogram.LAYOUTS["x2"]), False)
+    assert told() == ([], True)
+    assert told("--quantiles", "x2", "--quantiles-unknown") == ([], False)
+    assert told("--buckets-unknown") == ([], False)
 
 
 def test_a_warming_canary_at_a_bucket_bound_is_rolled_back_only_when_the_buckets_are_unknown() -> (
