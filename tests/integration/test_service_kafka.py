@@ -13,7 +13,7 @@ import pytest
 
 from config.schema import SentinelConfig
 from detector.app import STATE_TABLE
-from detector.core.engine import ServiceState
+from detector.core.engine import Engine, ServiceState
 from detector.demo import HEALTHY, REGRESSING, DemoPlan, demo_lines
 from detector.localbroker import LocalBroker
 from detector.pipeline import Pipeline
@@ -108,7 +108,8 @@ def _checkpointed(
     bootstrap: str, cfg: SentinelConfig
 ) -> dict[str, tuple[ServiceState, dict[str, int]]]:
     """Each service's last checkpoint in the changelog: its state (offsets taken out, replay
-    keeps none) and the source offsets it covers."""
+    keeps none), restored as a worker restores it (what the settings derive is not
+    checkpointed but derived again), and the source offsets it covers."""
     topic = f"{cfg.kafka.app_id}-{STATE_TABLE}-changelog"
     latest: dict[bytes, bytes] = {}
     for rec in asyncio.run(read_records(bootstrap, topic)):
@@ -118,6 +119,7 @@ def _checkpointed(
     for key, blob in latest.items():
         st: ServiceState = pickle.loads(blob)
         offsets, st.offsets = st.offsets, {}
+        Engine(cfg).restore(st)
         out[key.decode()] = (st, offsets)
     return out
 
