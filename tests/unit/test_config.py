@@ -3,6 +3,7 @@ check-config explains the effective values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,20 +147,30 @@ def test_a_service_routed_to_an_unknown_sink_is_refused() -> None:
     assert "services.a.alerting.sinks" in str(info.value) and "pagerdooty" in str(info.value)
 
 
-def test_check_config_says_how_histogram_quantiles_are_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "h.yaml"
-    path.write_text(
-        "detection:\n  histogram_buckets: prometheus\n"
-        "signals:\n  latency_slow_seconds: {kind: latency}\n  queue_depth: {kind: saturation}\n"
-    )
+def _check_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> tuple[list[str], Callable[[str], str]]:
+    """check-config's output lines for a config of ``text``, and the line after a signal's."""
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
     assert main(["check-config", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
 
     def line_after(name: str) -> str:
         return lines[lines.index(next(x for x in lines if x.strip().startswith(name))) + 1]
 
+    return lines, line_after
+
+
+def test_check_config_says_how_histogram_quantiles_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, line_after = _check_config(
+        tmp_path,
+        capsys,
+        "detection:\n  histogram_buckets: prometheus\n"
+        "signals:\n  latency_slow_seconds: {kind: latency}\n  queue_depth: {kind: saturation}\n",
+    )
     assert "as the 0.99 quantile" in line_after("latency_p99_seconds")
     assert "quantile unknown: set `quantile`" in line_after("latency_slow_seconds")
     assert "histogram" not in line_after("queue_depth")
@@ -168,18 +179,13 @@ def test_check_config_says_how_histogram_quantiles_are_read(
 def test_check_config_says_which_exact_quantiles_are_allowed_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "e.yaml"
-    path.write_text(
+    lines, line_after = _check_config(
+        tmp_path,
+        capsys,
         "detection:\n  exact_quantiles: true\n"
         "signals:\n  latency_slow_seconds: {kind: latency}\n"
-        "services:\n  h:\n    detection: {histogram_buckets: prometheus}\n"
+        "services:\n  h:\n    detection: {histogram_buckets: prometheus}\n",
     )
-    assert main(["check-config", str(path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-
-    def line_after(name: str) -> str:
-        return lines[lines.index(next(x for x in lines if x.strip().startswith(name))) + 1]
-
     assert "(the 0.99 quantile: a small canary's reading low is allowed for)" in line_after(
         "latency_p99_seconds"
     )
