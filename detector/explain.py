@@ -41,7 +41,14 @@ def _line(
 def _quantiles(s: DetectionSettings, name: str | None) -> str:
     """How latency quantiles are read: from histogram buckets, as exact, or as they come."""
     if not s.histogram_buckets:
-        return _exact(s, name) if s.exact_quantiles else ""
+        if s.exact_quantiles:
+            return _exact(s, name)
+        if name is None:
+            return (
+                "; latency quantiles taken as they come (set histogram_buckets or "
+                "exact_quantiles to say how they are computed)"
+            )
+        return ""
     bounds = ", ".join(f"{b:g}" for b in s.histogram_buckets)
     text = f"; latency quantiles read from histogram buckets [{bounds}]"
     if name is None:

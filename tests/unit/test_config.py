@@ -176,6 +176,17 @@ def test_check_config_says_how_histogram_quantiles_are_read(
     assert "histogram" not in line_after("queue_depth")
 
 
+def test_check_config_asks_how_quantiles_are_computed_until_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines, _ = _check_config(tmp_path, capsys, "detection:\n  min_effect_pct: 10\n")
+    (detection,) = [x for x in lines if x.startswith("  action on regression")]
+    assert "taken as they come" in detection and "exact_quantiles" in detection
+    lines, _ = _check_config(tmp_path, capsys, "detection:\n  exact_quantiles: true\n")
+    (detection,) = [x for x in lines if x.startswith("  action on regression")]
+    assert "latency quantiles exact" in detection and "as they come" not in detection
+
+
 def test_check_config_says_which_exact_quantiles_are_allowed_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
