@@ -93,11 +93,13 @@ class BucketReading:
     0.1581
     """
 
-    __slots__ = ("_bounds", "_q", "_tables")
+    __slots__ = ("_bounds", "_q", "_tables", "top_count")
 
     def __init__(self, bounds: tuple[float, ...], q: float | None) -> None:
         self._bounds = bounds
         self._q = q
+        # below this many requests, a window's q-quantile lies in its slowest request's bucket
+        self.top_count = 1.0 / (1.0 - (0.5 if q is None else q))
         self._tables = tuple(_table(lo, hi, 0.5 if q is None else q) for lo, hi in pairwise(bounds))
 
     def __reduce__(self) -> tuple[object, tuple[tuple[float, ...], float | None]]:

@@ -333,13 +333,16 @@ class MeanShiftTest:
         regime: float = math.nan,
         learn: bool = False,
         low_read: float = 0.0,
+        clip: float = math.inf,
     ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
         variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
         allowance); ``regime`` and ``learn`` feed the canary's own offset (see the class).
         ``low_read`` is how much lower than the baseline's the canary's reading is expected to
         read for its sample size alone (an exact tail quantile of fewer requests); the bar is
-        lowered by as much, to no less than the baseline itself, as the own offset's is."""
+        lowered by as much, to no less than the baseline itself, as the own offset's is.
+        ``clip``: the observation's excess over the bar counts at most this many standard
+        deviations (for readings that one request can lift far)."""
         self.n += 1
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
         if regime == regime:  # a sample without a count neither moves the regime nor is learned
@@ -353,7 +356,12 @@ class MeanShiftTest:
             low_bar = low_bar if low_bar > 0.0 else 0.0
             bar = low_bar if low_bar < bar else bar
         excess = x - bar - extra_effect
-        inv_var = weight / max(var, self.var_floor)
+        v = max(var, self.var_floor)
+        if clip < math.inf:
+            lim = clip * math.sqrt(v)
+            if excess > lim:
+                excess = lim
+        inv_var = weight / v
         best = 0.0
         cusum = self.cusum
         # one observation may add at most half the threshold: no single sample decides alone

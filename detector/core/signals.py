@@ -56,6 +56,13 @@ PAIR_GAP = 0.6
 # noise of one request. A p999 reads far lower still (11-20 / sqrt(n)) and gets the same; a p90
 # or p95 reads less low (1-3 / sqrt(n)) and gets nothing.
 EXACT_TAIL_LOW = 3.0
+# With `histogram_buckets`: a window of fewer requests than 1 / (1 - q) has its q-quantile in its
+# slowest request's bucket (the p99 of 60 requests is wherever the slowest one fell), so one
+# request can lift a sample's reading 3-5x when a latency tail is heavy. Such a sample's excess
+# over the bar counts at most SMALL_WINDOW_CLIP standard deviations (a Huber clip): on the
+# independent generator's Pareto-tailed canaries of 5-10 requests/s, a few such jumps in a row
+# otherwise reached the threshold and rolled healthy canaries back.
+SMALL_WINDOW_CLIP = 2.0
 _log = math.log
 
 
@@ -303,8 +310,20 @@ class SignalState:
             # an exact tail quantile of fewer requests reads lower (see EXACT_TAIL_LOW): the
             # canary's by this much more than the baseline's, each from its own noise
             low = tr * (math.sqrt(c_var / c_cnt) - math.sqrt(b_var / b_cnt))
+        # a histogram quantile of a window too small for it (see SMALL_WINDOW_CLIP)
+        clip = math.inf
+        rd = self.reading
+        if rd is not None and 0.0 < c_cnt < rd.top_count:
+            clip = SMALL_WINDOW_CLIP
         return test.update(
-            x, weight, var, extra_effect=allowance, regime=regime, learn=learn, low_read=low
+            x,
+            weight,
+            var,
+            extra_effect=allowance,
+            regime=regime,
+            learn=learn,
+            low_read=low,
+            clip=clip,
         )
 
     def evict(self, before: float) -> None:

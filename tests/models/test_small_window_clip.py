@@ -1,0 +1,71 @@
+"""Histogram quantiles of windows too small for them: one sample's excess is clipped.
+
+Below 1 / (1 - q) requests a window's q-quantile lies in its slowest request's bucket, so with a
+heavy latency tail one request lifts a sample 3-5x. These tests pin the clip in the mean-shift
+test (a run of such jumps no longer decides alone, a real shift still does), where the judge
+applies it, and the canary of the independent generator it was made for.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+import detector.core.signals as signals
+from benchmarks.canary_scenarios import ours, score
+from benchmarks.scenarios import independent as ind
+from config.detection import DetectionSettings
+from config.schema import SentinelConfig
+from models.buckets import shared_reading
+from models.compare import MeanShiftTest, alarm_threshold
+
+M = math.log(1.1)
+THRESHOLD = alarm_threshold(0.01, 360)
+SD = 0.3
+
+
+def _jumpy(clip: float, seed: int) -> bool:
+    """A healthy small canary read from buckets: mostly at its baseline, and now and then (in a
+    run of three) its slowest request's bucket, 3x higher. True if it is flagged."""
+    rng = random.Random(seed)
+    t = MeanShiftTest(M, THRESHOLD)
+    for i in range(360):
+        x = math.log(3.0) if i % 60 in (30, 31, 32) else rng.gauss(-0.1, 0.1)
+        if t.update(x, 1.0, SD * SD, clip=clip).failed:
+            return True
+    return False
+
+
+def test_a_run_of_one_request_jumps_decides_only_without_the_clip() -> None:
+    assert all(_jumpy(math.inf, s) for s in range(10))
+    assert not any(_jumpy(signals.SMALL_WINDOW_CLIP, s) for s in range(10))
+
+
+def test_a_real_shift_is_still_caught_with_the_clip() -> None:
+    rng = random.Random(1)
+    t = MeanShiftTest(M, THRESHOLD)
+    x = math.log(2.0)  # 2x: about two standard deviations above the bar
+    fails = [t.update(x + rng.gauss(0.0, SD), 1.0, SD * SD, clip=2.0).failed for _ in range(30)]
+    assert any(fails)
+
+
+@pytest.mark.parametrize(("q", "below"), [(0.99, 100.0), (0.999, 1000.0), (None, 2.0)])
+def test_a_reading_knows_the_window_size_below_which_one_request_decides(
+    q: float | None, below: float
+) -> None:
+    assert shared_reading((0.1, 0.25, 0.5), q).top_count == pytest.approx(below)
+
+
+def test_a_pareto_tailed_canary_of_six_requests_a_second_is_not_rolled_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the independent generator's seed 9 healthy_plain-1: about 60 requests per window, its p99
+    # read from the default buckets jumps to 3-5x its baseline's now and then
+    spec = ind.build("healthy_plain", 9, 1)
+    lines = ind.generate(spec, "prometheus")
+    told = SentinelConfig(detection=DetectionSettings(histogram_buckets="prometheus"))
+    assert score(spec, ours(told)(lines)).rollback_ts is None
+    monkeypatch.setattr(signals, "SMALL_WINDOW_CLIP", math.inf)
+    assert score(spec, ours(told)(lines)).false_rollback
