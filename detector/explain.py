@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
-from detector.core.signals import reported_quantile
+from detector.core.signals import reported_quantile, tail_read
 from detector.core.types import SignalKind
 from models.compare import alarm_threshold
 
@@ -39,36 +39,32 @@ def _line(
 
 
 def _quantiles(s: DetectionSettings, name: str | None) -> str:
-    """How latency quantiles are read: from histogram buckets, as exact, or as they come."""
-    if not s.histogram_buckets:
-        if s.exact_quantiles:
-            return _exact(s, name)
-        if name is None:
-            return (
-                "; latency quantiles taken as they come (set histogram_buckets or "
-                "exact_quantiles to say how they are computed)"
-            )
+    """How latency quantiles are read: from histogram buckets, as exact, or as they come;
+    ``name``: the signal's, whose quantile the line then names."""
+    if s.histogram_buckets:
+        bounds = ", ".join(f"{b:g}" for b in s.histogram_buckets)
+        text = f"; latency quantiles read from histogram buckets [{bounds}]"
+    elif s.exact_quantiles:
+        text = "; latency quantiles exact"
+    elif name is None:
+        return (
+            "; latency quantiles taken as they come (set histogram_buckets or "
+            "exact_quantiles to say how they are computed)"
+        )
+    else:
         return ""
-    bounds = ", ".join(f"{b:g}" for b in s.histogram_buckets)
-    text = f"; latency quantiles read from histogram buckets [{bounds}]"
     if name is None:
         return text
     q = reported_quantile(name, s)
-    if q is None:
-        return text + " as a median (quantile unknown: set `quantile`)"
-    return text + f" as the {q:g} quantile"
-
-
-def _exact(s: DetectionSettings, name: str | None) -> str:
-    text = "; latency quantiles exact"
-    if name is None:
-        return text
-    q = reported_quantile(name, s)
+    if s.histogram_buckets:
+        if q is None:
+            return text + " as a median (quantile unknown: set `quantile`)"
+        return text + f" as the {q:g} quantile"
     if q is None:
         return text + " (quantile unknown, so no allowance for small canaries: set `quantile`)"
-    if q < 0.99:
-        return text + f" (the {q:g} quantile: no allowance for small canaries)"
-    return text + f" (the {q:g} quantile: a small canary's reading low is allowed for)"
+    if tail_read(name, SignalKind.LATENCY, s) > 0.0:
+        return text + f" (the {q:g} quantile: a small canary's reading low is allowed for)"
+    return text + f" (the {q:g} quantile: no allowance for small canaries)"
 
 
 def explain(cfg: SentinelConfig, out: IO[str]) -> None:

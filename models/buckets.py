@@ -98,9 +98,10 @@ class BucketReading:
     def __init__(self, bounds: tuple[float, ...], q: float | None) -> None:
         self._bounds = bounds
         self._q = q
+        p = 0.5 if q is None else q
         # below this many requests, a window's q-quantile lies in its slowest request's bucket
-        self.top_count = 1.0 / (1.0 - (0.5 if q is None else q))
-        self._tables = tuple(_table(lo, hi, 0.5 if q is None else q) for lo, hi in pairwise(bounds))
+        self.top_count = 1.0 / (1.0 - p)
+        self._tables = tuple(_table(lo, hi, p) for lo, hi in pairwise(bounds))
 
     def __reduce__(self) -> tuple[object, tuple[tuple[float, ...], float | None]]:
         # a checkpoint holds the layout and the quantile, not the tables (a few kB per bucket)

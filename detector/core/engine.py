@@ -23,7 +23,7 @@ from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
 from detector.core.policy import PolicyState
-from detector.core.signals import Check, SignalState, bucket_reading, evict_all, tail_read
+from detector.core.signals import Check, SignalState, evict_all
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
 
 _CANARY = Role.CANARY
@@ -111,8 +111,7 @@ class Engine:
                 settings = DetectionSettings.model_validate(settings.__dict__)
             sig.settings = self._shared(settings)
             sig.name = sys.intern(sig.name)
-            sig.reading = bucket_reading(sig.name, sig.kind, sig.settings)
-            sig.tail_read = tail_read(sig.name, sig.kind, sig.settings)
+            sig.derive()
         self.services[state.service] = state
 
     def _shared(self, settings: DetectionSettings) -> DetectionSettings:

@@ -115,6 +115,7 @@ def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
     return MeanShiftTest(math.log1p(s.min_effect_pct / 100.0), threshold)
 
 
+# what a signal's settings derive: not checkpointed, derived again on restore (see derive)
 _DERIVED = frozenset({"reading", "tail_read"})
 
 
@@ -155,8 +156,7 @@ class SignalState:
         self.interval = interval
         self.kind = kind
         self.settings = settings
-        self.reading = bucket_reading(name, kind, settings)
-        self.tail_read = tail_read(name, kind, settings)
+        self.derive()
         threshold = alarm_threshold(settings.false_positive_budget, horizon)
         self.test: MeanShiftTest | CountRatioTest | ThroughputTest = _new_test(
             kind, settings, threshold
@@ -177,9 +177,15 @@ class SignalState:
         self.started = math.inf  # event time of the current canary's first sample
         self.weight = math.nan  # the canary's traffic percent, from its `weight` label
 
+    def derive(self) -> None:
+        """Set what the name, kind and settings derive: how readings are read again
+        (``reading``) and how low an exact tail quantile reads (``tail_read``)."""
+        self.reading = bucket_reading(self.name, self.kind, self.settings)
+        self.tail_read = tail_read(self.name, self.kind, self.settings)
+
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
-        """Checkpointed state, without what the settings derive (``reading``, ``tail_read``):
-        :meth:`detector.core.engine.Engine.restore` derives those again, from settings that may
+        """Checkpointed state, without what the settings derive (:meth:`derive`):
+        :meth:`detector.core.engine.Engine.restore` derives it again, from settings that may
         have been revalidated on the way."""
         return None, {k: getattr(self, k) for k in self.__slots__ if k not in _DERIVED}
 
