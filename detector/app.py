@@ -21,6 +21,7 @@ from aiohttp.web import Response
 
 from config.schema import SentinelConfig
 from detector.actions import ActionRunner
+from detector.fetch_wait import SentinelApp
 from detector.metrics import ServiceMetrics
 from detector.service import Worker
 from detector.wiring import Actions, build_actions
@@ -77,7 +78,7 @@ class Service:
 
 def create_app(config: SentinelConfig, actions: Actions | None = None) -> Service:
     k = config.kafka
-    app = faust.App(
+    app = SentinelApp(
         k.app_id,
         broker=k.broker,
         store=k.store,

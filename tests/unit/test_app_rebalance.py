@@ -14,6 +14,7 @@ from faust.types import TP
 from config.schema import SentinelConfig
 from detector.app import create_app
 from detector.core.types import Decision
+from detector.fetch_wait import FETCH_MAX_WAIT_MS
 from detector.wiring import Actions
 
 
@@ -68,3 +69,18 @@ async def test_no_source_record_is_fetched_while_faust_hands_the_partitions_back
         ("buffers emptied", False),
         ("fetcher running", True),
     ]
+
+
+async def test_the_consumer_asks_the_broker_to_hold_a_fetch_at_most_a_tenth_of_a_second(
+    tmp_path: Path,
+) -> None:
+    # faust fixes 1.5 s, and a fetch held that long over quiet partitions keeps the busy ones
+    # from being fetched again (one fetch in flight per broker)
+    cfg = SentinelConfig.model_validate({"kafka": {"data_dir": str(tmp_path / "data")}})
+    app = create_app(cfg, actions=cast(Actions, _NoActions())).app
+    thread = app.consumer._new_consumer_thread()  # type: ignore[attr-defined]
+    consumer = thread._create_worker_consumer(app.transport)
+    try:
+        assert consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS == 100
+    finally:
+        await consumer.stop()
