@@ -16,7 +16,11 @@ Collector's Kafka exporter writes them with one message per resource: each messa
 pod group's scrape (its four metrics), so faust's cost per message is shared by four samples.
 The reference then counts samples too (messages read times samples per message).
 
-    python -m benchmarks.throughput [--samples 200000] [--format native|otlp-json] [--json]
+With ``--batch N`` the native records travel as batches, JSON arrays of up to N records of one
+service, the way a producer that buffers per key writes them.
+
+    python -m benchmarks.throughput [--samples 200000] [--format native|otlp-json] [--batch N]
+        [--json]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from detector.localbroker import LocalBroker
 from tests.integration.harness import (
     ServiceProcess,
     as_otlp,
+    batched,
     keyed,
     produce,
     service_config,
@@ -112,8 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         default="native",
         help="record format on the topic (otlp-json: one message per pod group's scrape)",
     )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="native records per message, as JSON arrays of one service's records (default 1: "
+        "one object per message)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)
+    if args.batch < 1 or (args.batch > 1 and args.format != "native"):
+        ap.error("--batch takes a count of 1 or more, and only with --format native")
 
     def note(msg: str) -> None:
         print(f"[throughput] {msg}", file=sys.stderr, flush=True)
@@ -132,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             setup_topics(bootstrap, cfg)
             lines = make_lines(args.samples, args.services)
-            messages = keyed(lines) if args.format == "native" else as_otlp(lines)
+            if args.format == "otlp-json":
+                messages = as_otlp(lines)
+            else:
+                messages = batched(lines, args.batch) if args.batch > 1 else keyed(lines)
             note(
                 f"producing {len(lines):,} samples in {len(messages):,} messages "
                 f"to {cfg.kafka.metrics_topic}"
@@ -156,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "samples": len(lines),
         "format": args.format,
+        "batch": args.batch,
         "messages": len(messages),
         "partitions": args.partitions,
         "service_samples_per_s": round(ours),

@@ -98,7 +98,9 @@ class KafkaSettings(_Strict):
         ),
     )
     max_record_bytes: int = Field(
-        65536, ge=256, description="Records larger than this go to the dead-letter topic."
+        65536,
+        ge=256,
+        description="Messages (a record or a batch) larger than this go to the dead-letter topic.",
     )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Port of /metrics and /health (0 picks a free one)."

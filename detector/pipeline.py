@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ import orjson
 from config.schema import SentinelConfig
 from detector.core.engine import Engine, canary_weight
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
-from detector.sources.base import DecodeError, RecordFormat
+from detector.sources.base import BatchErrors, DecodeError, RecordFormat
 from detector.sources.native import (
     _COUNT,
     _KIND,
@@ -45,22 +45,12 @@ _CANARY = Role.CANARY
 _THROUGHPUT = SignalKind.THROUGHPUT
 _NAN = math.nan
 
-# ``decode_one(raw)``: the one record of a message, where ``raw`` is bytes or ASCII-only text
-DecodeOne = Callable[[bytes | str], Sample | LogRecord]
-
-
-def _decode_one(fmt: RecordFormat) -> DecodeOne | None:
-    """``fmt.decode_one`` when the format has it (its messages carry exactly one record, as
-    :class:`NativeFormat`'s do): the same record as ``decode``, without building a one-element
-    list for every message."""
-    one: DecodeOne | None = getattr(fmt, "decode_one", None)
-    return one
-
 
 @dataclass(slots=True)
 class Fed:
     """What one message gave: decisions, and the records it carried (for checkpoint
-    bookkeeping), or the decode error."""
+    bookkeeping); ``error`` is the decode error, beside the usable records of a batch
+    (:class:`~detector.sources.base.BatchErrors`) or instead of any."""
 
     decisions: list[Decision] = field(default_factory=list)
     records: list[Sample | LogRecord] = field(default_factory=list)
@@ -85,15 +75,24 @@ class Pipeline:
         )
         self.logs_format = logs_format or NativeFormat(config.namespace, k.max_record_bytes)
         self.bad: Counter[str] = Counter()
-        self._metrics_one = _decode_one(self.metrics_format)
-        self._logs_one = _decode_one(self.logs_format)
 
-    def decode(self, raw: bytes, *, logs: bool = False) -> list[Sample | LogRecord]:
-        one = self._logs_one if logs else self._metrics_one
-        if one is not None:
-            return [one(raw)]
+    def decode(
+        self, raw: bytes, *, logs: bool = False
+    ) -> tuple[list[Sample | LogRecord], DecodeError | None]:
+        """The usable records of one message, and what could not be used (``None`` when all
+        could): the message's :class:`DecodeError`, or a batch's
+        :class:`~detector.sources.base.BatchErrors` beside its usable records. Every failure is
+        counted in ``bad``."""
         fmt = self.logs_format if logs else self.metrics_format
-        return list(fmt.decode(raw))
+        try:
+            return list(fmt.decode(raw)), None
+        except BatchErrors as err:
+            for r in err.rejected:
+                self.note_bad(r.error)
+            return err.records, err
+        except DecodeError as err:
+            self.note_bad(err)
+            return [], err
 
     def note_bad(self, err: DecodeError) -> None:
         if not self.bad[err.kind]:
@@ -101,20 +100,12 @@ class Pipeline:
         self.bad[err.kind] += 1
 
     def feed(self, raw: bytes, *, logs: bool = False) -> Fed:
-        one = self._logs_one if logs else self._metrics_one
-        fmt = self.logs_format if logs else self.metrics_format
-        try:
-            records = [one(raw)] if one is not None else fmt.decode(raw)
-        except DecodeError as err:
-            self.note_bad(err)
-            return Fed(error=err)
+        records, err = self.decode(raw, logs=logs)
         process = self.engine.process
-        if len(records) == 1:
-            return Fed(process(records[0]), records)  # type: ignore[arg-type]
         decisions: list[Decision] = []
         for rec in records:
             decisions += process(rec)
-        return Fed(decisions, records)  # type: ignore[arg-type]
+        return Fed(decisions, records, err)
 
     def feed_all(self, lines: Iterable[bytes | str]) -> list[Decision]:
         """The decisions of metric messages in order (``replay`` over a whole file): those of
@@ -130,9 +121,6 @@ class Pipeline:
         ``tests/unit/test_hot_path.py`` compares the two on every kind of record, so a change to
         the rules of ``sample_from`` or to ``Engine.process_sample`` and ``Engine._fold`` must be
         made here too."""
-        one = self._metrics_one
-        if one is None:
-            return self._feed_all_batches(lines)
         engine = self.engine
         process = engine.process
         process_sample = engine.process_sample
@@ -224,37 +212,11 @@ class Pipeline:
                             stats.decisions += len(decisions)
                             out += decisions
                         continue
-            # ASCII-only text is its own UTF-8: decode_one reads it in place, without the copy
-            # that encoding makes (isascii on a str reads a flag)
-            raw = line.encode() if type(line) is str and not line.isascii() else line
-            try:
-                rec = one(raw)
-            except DecodeError as err:
-                # blank lines (no JSON format decodes one) are skipped, not counted: testing for
-                # them here rather than before decoding keeps the check off the common path
-                if raw and not raw.isspace():
-                    self.note_bad(err)
-                continue
-            decisions = process_sample(rec) if type(rec) is Sample else process(rec)
-            if decisions:
-                out += decisions
-        return out
-
-    def _feed_all_batches(self, lines: Iterable[bytes | str]) -> list[Decision]:
-        """:meth:`feed_all` for a format whose messages may carry several records."""
-        decode = self.metrics_format.decode
-        process = self.engine.process
-        process_sample = self.engine.process_sample
-        out: list[Decision] = []
-        for line in lines:
+            # the general path; blank lines (no format decodes one) are skipped, not counted
             raw = line.encode() if isinstance(line, str) else line
-            try:
-                records = decode(raw)
-            except DecodeError as err:
-                if raw and not raw.isspace():  # a blank line: skipped, not counted
-                    self.note_bad(err)
+            if not raw or raw.isspace():
                 continue
-            for rec in records:
+            for rec in self.decode(raw)[0]:
                 decisions = process_sample(rec) if type(rec) is Sample else process(rec)
                 if decisions:
                     out += decisions

@@ -20,6 +20,7 @@ import orjson
 from config.schema import SentinelConfig
 from detector.core.types import Decision
 from detector.pipeline import Pipeline
+from detector.sources.base import BatchErrors, DecodeError
 
 
 @dataclass(slots=True)
@@ -55,15 +56,8 @@ def replay_file(
             if not raw.strip():
                 continue
             fed = pipe.feed(raw.rstrip(b"\r\n"))
-            if fed.error is not None:
-                if deadletter is not None:
-                    deadletter.write(
-                        orjson.dumps(
-                            {"line": rep.lines, "reason": str(fed.error), "kind": fed.error.kind}
-                        )
-                        + b"\n"
-                    )
-                continue
+            if fed.error is not None and deadletter is not None:
+                _deadletter(deadletter, rep.lines, fed.error)
             rep.decoded += len(fed.records)
             for d in fed.decisions:
                 dst.write(orjson.dumps(d.to_record()) + b"\n")
@@ -78,6 +72,18 @@ def replay_file(
     rep.late = pipe.engine.stats.late
     rep.seconds = time.perf_counter() - t0
     return rep
+
+
+def _deadletter(out: IO[bytes], line: int, err: DecodeError) -> None:
+    """One dead-letter line per unusable record: the whole line's, or each of its batch's."""
+    parts: list[tuple[int | None, DecodeError]] = [(None, err)]
+    if isinstance(err, BatchErrors):
+        parts = [(r.index, r.error) for r in err.rejected]
+    for index, e in parts:
+        doc: dict[str, object] = {"line": line, "reason": str(e), "kind": e.kind}
+        if index is not None:
+            doc["index"] = index
+        out.write(orjson.dumps(doc) + b"\n")
 
 
 def main_replay(src: str, out: str, config: SentinelConfig, deadletter: str | None) -> int:

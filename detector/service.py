@@ -30,7 +30,7 @@ from detector.core.engine import ServiceState
 from detector.core.types import Decision
 from detector.metrics import ServiceMetrics
 from detector.pipeline import Pipeline
-from detector.sources.base import DecodeError
+from detector.sources.base import BatchErrors, DecodeError
 
 log = logging.getLogger("canary_sentinel.service")
 
@@ -138,16 +138,19 @@ class Worker:
         part.pending.append(event)
         logs = topic == self.config.kafka.logs_topic
         decisions: list[Decision] = []
-        try:
-            records = self.pipeline.decode(raw or b"", logs=logs)
-        except DecodeError as err:
-            self.pipeline.note_bad(err)
+        records, err = self.pipeline.decode(raw or b"", logs=logs)
+        # a batch's usable records are judged and each rejected one is dead-lettered alone
+        rejected = err.rejected if isinstance(err, BatchErrors) else []
+        for r in rejected:
+            self.metrics.bad_records.labels(r.error.kind).inc()
+            await self._deadletter(r.raw, r.error, topic, partition, offset, r.index)
+        if err is not None and not rejected:
             self.metrics.bad_records.labels(err.kind).inc()
             await self._deadletter(raw or b"", err, topic, partition, offset)
-            records = []
-        part.since += len(records) or 1  # samples, as the setting says; a bad message counts one
+        # samples, as the setting says; a message of nothing usable counts one
+        part.since += len(records) + len(rejected) or 1
         source = offset_key(topic, partition)
-        # A message may carry several records of one service (an OTLP batch): the offset is the
+        # A message may carry several records of one service (a batch): the offset is the
         # message's, so once its first record is folded in, the state's offset equals it. The
         # rest of the message must not read that as "already in the checkpoint"; a checkpoint
         # is only written between messages, so it holds a message whole or not at all.
@@ -259,8 +262,16 @@ class Worker:
         self.on_decision(stamped)
 
     async def _deadletter(
-        self, raw: bytes, err: DecodeError, topic: str, partition: int, offset: int
+        self,
+        raw: bytes,
+        err: DecodeError,
+        topic: str,
+        partition: int,
+        offset: int,
+        index: int | None = None,
     ) -> None:
+        """One dead-letter record: the message (or, with ``index``, that record of its batch),
+        the reason, and where it came from."""
         try:
             text: str | None = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -272,8 +283,12 @@ class Worker:
             "partition": partition,
             "offset": offset,
         }
+        key = f"{topic}/{partition}/{offset}"
+        if index is not None:
+            body["index"] = index
+            key += f"/{index}"
         if text is not None:
             body["record"] = text
         else:
             body["record_base64"] = base64.b64encode(raw).decode()
-        await self.send_deadletter(f"{topic}/{partition}/{offset}".encode(), orjson.dumps(body))
+        await self.send_deadletter(key.encode(), orjson.dumps(body))

@@ -183,6 +183,22 @@ def keyed(lines: Sequence[bytes]) -> list[tuple[bytes | None, bytes]]:
     return out
 
 
+def batched(lines: Sequence[bytes], size: int) -> list[tuple[bytes | None, bytes]]:
+    """The native records as batches (JSON arrays) of up to ``size`` records of one service,
+    keyed by it, as a producer that buffers per key writes them: each batch is sent when it is
+    full (or at the end), so records keep their order within a service."""
+    out: list[tuple[bytes | None, bytes]] = []
+    open_: dict[bytes | None, list[bytes]] = {}
+    for key, line in keyed(lines):
+        batch = open_.setdefault(key, [])
+        batch.append(line)
+        if len(batch) == size:
+            out.append((key, b"[" + b",".join(batch) + b"]"))
+            del open_[key]
+    out += [(key, b"[" + b",".join(batch) + b"]") for key, batch in open_.items()]
+    return out
+
+
 def _int_attr(key: str, value: int) -> dict[str, Any]:
     return {"key": key, "value": {"intValue": str(value)}}
 

@@ -23,6 +23,7 @@ from tests.engine_state import plain
 from tests.integration.harness import (
     ServiceProcess,
     as_otlp,
+    batched,
     consumer_lag,
     keyed,
     produce,
@@ -50,7 +51,8 @@ def malformed(n: int) -> list[tuple[bytes | None, bytes]]:
     bad: list[bytes] = [
         b"not json at all",
         b"\xff\xfe\x00binary",
-        b"[1, 2, 3]",
+        b'"a string"',
+        b"[]",
         orjson.dumps({k: v for k, v in good.items() if k != "service"}),
         orjson.dumps({k: v for k, v in good.items() if k != "ts"}),
         orjson.dumps({**good, "value": "high"}),
@@ -180,6 +182,7 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     assert {
         "not_json",
         "not_object",
+        "empty_batch",
         "missing_field",
         "wrong_type",
         "bad_role",
@@ -218,6 +221,48 @@ def test_otlp_batches_fold_every_data_point_and_decide_as_replay_does(
     replayed = replay_records([v for _, v in messages], cfg)
     assert _decisions(decisions) == sorted(
         (d.service, d.ts, d.verdict.value, d.action.value, d.reason) for d in replayed
+    )
+
+
+def test_native_batches_fold_every_record_and_deadletter_only_the_bad_ones(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    # a producer may send a JSON array of records of one service per message: every record is
+    # judged, and a record of it that cannot be used goes to the dead-letter topic alone
+    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
+    setup_topics(kafka_broker.bootstrap, cfg)
+    lines = list(demo_lines(PLAN))
+    messages = batched(lines, 16)
+    assert len(messages) < len(lines) / 8
+    spoiled: list[tuple[bytes | None, bytes]] = []
+    bad = []
+    for i, (key, body) in enumerate(messages):
+        if i % 10 == 0:
+            items = orjson.loads(body)
+            rec = {**items[0], "value": "slow"}
+            bad.append((len(items), rec))
+            body = orjson.dumps([*items, rec])
+        spoiled.append((key, body))
+    svc = ServiceProcess(cfg, path, tmp_path / "service")
+    svc.start()
+    try:
+        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, spoiled))
+        svc.wait_for(
+            "every message to be processed and committed",
+            lambda: (
+                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
+            ),
+        )
+        assert svc.counted("canary_sentinel_records_total") == len(lines)
+        assert svc.counted("canary_sentinel_bad_records_total") == len(bad)
+    finally:
+        svc.stop()
+    decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
+    assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
+    assert _decisions(decisions) == _replayed(lines)
+    dead = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.deadletter_topic))
+    assert sorted((d["index"], d["kind"], orjson.loads(d["record"])["ts"]) for d in dead) == sorted(
+        (index, "wrong_type", rec["ts"]) for index, rec in bad
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core.types import LogRecord, Role, Sample, SignalKind
-from detector.sources.base import DecodeError
+from detector.sources.base import BatchErrors, DecodeError
 from detector.sources.native import NativeFormat, _sample_checked, sample_from
 from detector.sources.otlp_json import OtlpJsonFormat
 from detector.sources.prometheus_adapter import PrometheusAdapterFormat
@@ -315,3 +315,41 @@ def test_decode_one_is_decode_of_one_record_for_bytes_and_ascii_text(raw: bytes)
     expected = result(lambda: fmt.decode(raw))
     assert result(lambda: [fmt.decode_one(raw)]) == expected
     assert result(lambda: [fmt.decode_one(raw.decode())]) == expected
+
+
+def test_a_batch_is_its_records_one_by_one() -> None:
+    log = {
+        "ts": 1795760001.0,
+        "service": "checkout",
+        "role": "canary",
+        "level": "error",
+        "message": "boom",
+    }
+    items = [GOOD, {**GOOD, "role": "baseline", "value": 0.2}, log]
+    assert fmt.decode(orjson.dumps(items)) == [_decode(i) for i in items]
+
+
+def test_a_batch_keeps_its_usable_records_and_names_each_rejected_one() -> None:
+    items = [GOOD, {**GOOD, "value": "slow"}, [GOOD], {**GOOD, "ts": 2.0}, 7]
+    with pytest.raises(BatchErrors) as caught:
+        fmt.decode(orjson.dumps(items))
+    err = caught.value
+    assert err.records == [_decode(GOOD), _decode({**GOOD, "ts": 2.0})]
+    assert [(r.index, r.error.kind) for r in err.rejected] == [
+        (1, "wrong_type"),
+        (2, "not_object"),
+        (4, "not_object"),
+    ]
+    assert [orjson.loads(r.raw) for r in err.rejected] == [items[1], items[2], items[4]]
+    assert err.kind == "wrong_type"
+    assert err.reason.startswith("3 of 5 records of the batch rejected; record 1: `value`")
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [(b"[]", "empty_batch"), (b" [ ] ", "empty_batch"), (b"[" + b"1," * 3000 + b"1]", "oversized")],
+)
+def test_a_batch_with_nothing_to_judge_is_refused_whole(raw: bytes, kind: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        fmt.decode(raw)
+    assert caught.value.kind == kind and not isinstance(caught.value, BatchErrors)

@@ -209,11 +209,11 @@ def test_a_checkpoint_continues_exactly_with_what_settings_derive_derived_again(
     assert out == whole and any(d.action.value == "rollback" for d in whole)
 
 
-class _BatchFormat:
-    """The native format without ``decode_one``: a format whose messages may carry several
-    records, decoded through ``decode`` as before the one-record shortcut."""
+class _OtherFormat:
+    """The native format under another type: ``feed_all`` takes the general path for every
+    line, as for any format but the native one."""
 
-    type_name = "native-batch"
+    type_name = "native-other"
 
     def __init__(self) -> None:
         self.native = NativeFormat()
@@ -244,14 +244,32 @@ def test_feed_all_reads_text_as_its_utf8_bytes() -> None:
         assert "caf\u00e9" in batch.engine.services
 
 
-def test_feed_all_without_decode_one_decides_the_same() -> None:
+def test_feed_all_with_another_format_decides_the_same() -> None:
     lines = [ln.encode() for ln in _lines("reg_throughput_halved")]
     mixed = [*lines[:100], b"", b"not json", *lines[100:]]
     fast = Pipeline(SentinelConfig())
-    batches = Pipeline(SentinelConfig(), metrics_format=_BatchFormat())
-    assert batches.feed_all(mixed) == fast.feed_all(mixed)
-    assert batches.bad == fast.bad == {"not_json": 1}
-    assert plain(batches.engine.services) == plain(fast.engine.services)
+    general = Pipeline(SentinelConfig(), metrics_format=_OtherFormat())
+    assert general.feed_all(mixed) == fast.feed_all(mixed)
+    assert general.bad == fast.bad == {"not_json": 1}
+    assert plain(general.engine.services) == plain(fast.engine.services)
+
+
+def test_feed_all_decides_batches_as_their_records_one_by_one() -> None:
+    """A line that is a JSON array (a batch) gives the decisions of its records on lines of
+    their own; a record of it that cannot be used is counted and the rest are judged."""
+    lines = _lines("reg_errors_x10")
+    objs = [orjson.loads(ln) for ln in lines]
+    bad = {**objs[7], "value": None}
+    singles: list[bytes | str] = [*lines[:7], orjson.dumps(bad), *lines[7:]]
+    batched = [
+        orjson.dumps([*objs[i : i + 8], *([bad] if i == 0 else [])]) for i in range(0, len(objs), 8)
+    ]
+    one, many = Pipeline(SentinelConfig()), Pipeline(SentinelConfig())
+    decisions = one.feed_all(singles)
+    assert any(d.action.value == "rollback" for d in decisions)
+    assert many.feed_all(batched) == decisions
+    assert many.bad == one.bad == {"wrong_type": 1}
+    assert plain(many.engine.services) == plain(one.engine.services)
 
 
 def _signal(kind: SignalKind = SignalKind.LATENCY) -> signals_module.SignalState:
@@ -425,14 +443,14 @@ def test_feed_all_decodes_only_uncommon_records_on_the_general_path(
     decisions: list[Decision] = []
     for ln in lines:
         decisions += general.feed(ln.encode()).decisions
-    decoded: list[bytes | str] = []
-    decode_one = NativeFormat.decode_one
+    decoded: list[bytes] = []
+    decode = NativeFormat.decode
 
-    def counted(self: NativeFormat, raw: bytes | str) -> Sample | LogRecord:
+    def counted(self: NativeFormat, raw: bytes) -> list[Sample | LogRecord]:
         decoded.append(raw)
-        return decode_one(self, raw)
+        return decode(self, raw)
 
-    monkeypatch.setattr(NativeFormat, "decode_one", counted)
+    monkeypatch.setattr(NativeFormat, "decode", counted)
     fast = Pipeline(SentinelConfig())
     assert fast.feed_all(lines) == decisions
     assert plain(fast.engine.services) == plain(general.engine.services)

@@ -15,7 +15,11 @@ PLAN = DemoPlan(history_minutes=10, canary_minutes=6, regress_at_minute=2)
 
 def test_replay_writes_the_rollback_decision(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    src.write_bytes(b"\n".join([*demo_lines(PLAN), b"garbage", b'{"ts": 1}']) + b"\n")
+    lines = list(demo_lines(PLAN))
+    # the last line is a batch of the last three records, one of them spoiled
+    last = [orjson.loads(ln) for ln in lines[-3:]]
+    batch = orjson.dumps([last[0], {**last[1], "role": "other"}, last[2]])
+    src.write_bytes(b"\n".join([*lines[:-3], b"garbage", b'{"ts": 1}', batch]) + b"\n")
     out = tmp_path / "out.jsonl"
     dead = tmp_path / "dead.jsonl"
     proc = subprocess.run(
@@ -40,9 +44,14 @@ def test_replay_writes_the_rollback_decision(tmp_path: Path) -> None:
     assert [d["service"] for d in rollbacks] == [REGRESSING]
     assert "decided_at" not in rollbacks[0]
     assert rollbacks[0]["ts"] >= PLAN.onset
-    assert "2 undecodable" in proc.stderr
+    assert "3 undecodable" in proc.stderr
+    assert f"{len(lines) - 1:,} records" in proc.stderr
     reasons = [orjson.loads(ln) for ln in dead.read_bytes().splitlines()]
-    assert [r["kind"] for r in reasons] == ["not_json", "missing_field"]
+    assert [(r["kind"], r["line"], r.get("index")) for r in reasons] == [
+        ("not_json", len(lines) - 2, None),
+        ("missing_field", len(lines) - 1, None),
+        ("bad_role", len(lines), 1),
+    ]
 
 
 def test_replay_of_a_missing_file_fails_clearly(tmp_path: Path) -> None:

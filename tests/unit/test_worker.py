@@ -151,6 +151,20 @@ def test_bad_records_go_to_the_deadletter_with_reason_and_bytes() -> None:
     assert w.pipeline.bad == {"not_json": 1, "bad_role": 1}
 
 
+def test_a_batch_deadletters_each_rejected_record_alone_and_judges_the_rest() -> None:
+    lines = list(demo_lines(PLAN))
+    good = [orjson.loads(ln) for ln in lines[:3]]
+    sent: list[tuple[bytes, bytes]] = []
+    dead: list[bytes] = []
+    w, _ = _worker(DictStore(), sent, dead)
+    _feed(w, [orjson.dumps([good[0], {**good[1], "count": -1}, good[2]])])
+    (only,) = (orjson.loads(d) for d in dead)
+    assert (only["kind"], only["index"], only["offset"]) == ("negative_count", 1, 0)
+    assert orjson.loads(only["record"]) == {**good[1], "count": -1}
+    assert w.pipeline.bad == {"negative_count": 1}
+    assert w.engine.stats.samples == 2
+
+
 def _states(w: Worker) -> dict[str, object]:
     return {name: plain(st) for name, st in w.engine.services.items()}
 
