@@ -9,7 +9,7 @@ Contract, checked for every implementation by ``tests/contract/test_record_forma
 - A message may be a batch whose records are checked one by one (a native JSON array): when some
   of them cannot be used, ``decode`` raises :class:`BatchErrors`, a :class:`DecodeError` that
   carries the usable records and each rejected one with its position and reason, so a caller
-  can judge the first and dead-letter the others. A caller that treats it as any other
+  can judge the usable ones and dead-letter the others. A caller that treats it as any other
   :class:`DecodeError` dead-letters the whole message: nothing is lost either way.
 - Decoding is pure and deterministic.
 """

@@ -35,6 +35,7 @@ from tests.integration.harness import (
 
 pytestmark = pytest.mark.integration
 
+Messages = list[tuple[bytes | None, bytes]]
 PLAN = DemoPlan(history_minutes=15, canary_minutes=8, regress_at_minute=3)
 
 
@@ -138,6 +139,27 @@ def _last_offsets(bootstrap: str, topic: str) -> dict[str, dict[str, int]]:
     return last
 
 
+def _fold_all(
+    bootstrap: str, cfg: SentinelConfig, path: Path, tmp_path: Path, messages: Messages
+) -> tuple[float, float]:
+    """Run the service over ``messages`` until it has committed them all; returns how many
+    records it folded and how many it found bad, by its own metrics."""
+    svc = ServiceProcess(cfg, path, tmp_path / "service")
+    svc.start()
+    try:
+        assert asyncio.run(produce(bootstrap, cfg.kafka.metrics_topic, messages)) == len(messages)
+        svc.wait_for(
+            "every message to be processed and committed",
+            lambda: consumer_lag(bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0,
+        )
+        return (
+            svc.counted("canary_sentinel_records_total"),
+            svc.counted("canary_sentinel_bad_records_total"),
+        )
+    finally:
+        svc.stop()
+
+
 def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
@@ -145,23 +167,8 @@ def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     setup_topics(kafka_broker.bootstrap, cfg)
     lines = list(demo_lines(PLAN))
     bad = malformed(1000)
-    svc = ServiceProcess(cfg, path, tmp_path / "service")
-    svc.start()
-    try:
-        sent = asyncio.run(
-            produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, interleave(keyed(lines), bad))
-        )
-        assert sent == len(lines) + 1000
-        svc.wait_for(
-            "every record to be processed and committed",
-            lambda: (
-                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
-            ),
-        )
-        assert svc.counted("canary_sentinel_bad_records_total") == 1000
-        assert svc.counted("canary_sentinel_records_total") == len(lines)
-    finally:
-        svc.stop()
+    messages = interleave(keyed(lines), bad)
+    assert _fold_all(kafka_broker.bootstrap, cfg, path, tmp_path, messages) == (len(lines), 1000)
 
     decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
     rollbacks = [d for d in decisions if d.get("action") == "rollback"]
@@ -202,20 +209,7 @@ def test_otlp_batches_fold_every_data_point_and_decide_as_replay_does(
     lines = list(demo_lines(PLAN))
     messages = as_otlp(lines)
     assert len(messages) < len(lines)
-    svc = ServiceProcess(cfg, path, tmp_path / "service")
-    svc.start()
-    try:
-        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, messages))
-        svc.wait_for(
-            "every message to be processed and committed",
-            lambda: (
-                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
-            ),
-        )
-        assert svc.counted("canary_sentinel_records_total") == len(lines)
-        assert svc.counted("canary_sentinel_bad_records_total") == 0
-    finally:
-        svc.stop()
+    assert _fold_all(kafka_broker.bootstrap, cfg, path, tmp_path, messages) == (len(lines), 0)
     decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
     assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
     replayed = replay_records([v for _, v in messages], cfg)
@@ -234,7 +228,7 @@ def test_native_batches_fold_every_record_and_deadletter_only_the_bad_ones(
     lines = list(demo_lines(PLAN))
     messages = batched(lines, 16)
     assert len(messages) < len(lines) / 8
-    spoiled: list[tuple[bytes | None, bytes]] = []
+    spoiled: Messages = []
     bad = []
     for i, (key, body) in enumerate(messages):
         if i % 10 == 0:
@@ -243,20 +237,7 @@ def test_native_batches_fold_every_record_and_deadletter_only_the_bad_ones(
             bad.append((len(items), rec))
             body = orjson.dumps([*items, rec])
         spoiled.append((key, body))
-    svc = ServiceProcess(cfg, path, tmp_path / "service")
-    svc.start()
-    try:
-        asyncio.run(produce(kafka_broker.bootstrap, cfg.kafka.metrics_topic, spoiled))
-        svc.wait_for(
-            "every message to be processed and committed",
-            lambda: (
-                consumer_lag(kafka_broker.bootstrap, cfg.kafka.app_id, cfg.kafka.metrics_topic) == 0
-            ),
-        )
-        assert svc.counted("canary_sentinel_records_total") == len(lines)
-        assert svc.counted("canary_sentinel_bad_records_total") == len(bad)
-    finally:
-        svc.stop()
+    assert _fold_all(kafka_broker.bootstrap, cfg, path, tmp_path, spoiled) == (len(lines), len(bad))
     decisions = asyncio.run(read_all(kafka_broker.bootstrap, cfg.kafka.decisions_topic))
     assert [d["service"] for d in decisions if d["action"] == "rollback"] == [REGRESSING]
     assert _decisions(decisions) == _replayed(lines)
