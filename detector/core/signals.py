@@ -56,12 +56,15 @@ PAIR_GAP = 0.6
 # noise of one request. A p999 reads far lower still (11-20 / sqrt(n)) and gets the same; a p90
 # or p95 reads less low (1-3 / sqrt(n)) and gets nothing.
 EXACT_TAIL_LOW = 3.0
-# With `histogram_buckets`: a window of fewer requests than 1 / (1 - q) has its q-quantile in its
-# slowest request's bucket (the p99 of 60 requests is wherever the slowest one fell), so one
-# request can lift a sample's reading 3-5x when a latency tail is heavy. Such a sample's excess
-# over the bar counts at most SMALL_WINDOW_CLIP standard deviations (a Huber clip): on the
-# independent generator's Pareto-tailed canaries of 5-10 requests/s, a few such jumps in a row
-# otherwise reached the threshold and rolled healthy canaries back.
+# A window of fewer requests than 1 / (1 - q) has its q-quantile at its slowest request: in that
+# request's bucket with `histogram_buckets` (the p99 of 60 requests is wherever the slowest one
+# fell), near its latency when exact. One request can then lift a sample's reading 3-5x when a
+# latency tail is heavy. Such a sample's excess over the bar counts at most SMALL_WINDOW_CLIP
+# standard deviations (a Huber clip): on the independent generator's Pareto-tailed canaries of
+# 5-10 requests/s, a few such jumps in a row otherwise reached the threshold and rolled healthy
+# canaries back. The clip applies told the buckets, and told nothing about how the quantiles are
+# taken (they may be from buckets); told they are exact, EXACT_TAIL_LOW allows for how low they
+# read instead, and the clip would cost tails caught.
 SMALL_WINDOW_CLIP = 2.0
 _log = math.log
 
@@ -107,6 +110,20 @@ def tail_read(name: str, kind: SignalKind, s: DetectionSettings) -> float:
     return EXACT_TAIL_LOW if q is not None and q >= 0.99 else 0.0
 
 
+def clip_below(
+    name: str, kind: SignalKind, s: DetectionSettings, reading: BucketReading | None
+) -> float:
+    """The window size (requests) under which a sample's excess is clipped (see
+    SMALL_WINDOW_CLIP): ``1 / (1 - q)`` for a latency quantile read from buckets or taken as it
+    comes, 0 (never) for one declared exact and for every other signal."""
+    if reading is not None:
+        return reading.top_count
+    if kind is not SignalKind.LATENCY or s.exact_quantiles:
+        return 0.0
+    q = reported_quantile(name, s)
+    return 1.0 / (1.0 - q) if q is not None and q < 1.0 else 0.0
+
+
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
     if kind in _COUNTED:
         return CountRatioTest(1.0 + s.min_effect_pct / 100.0, s.min_effect_abs, threshold)
@@ -116,7 +133,7 @@ def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
 
 
 # what a signal's settings derive: not checkpointed, derived again on restore (see derive)
-_DERIVED = frozenset({"reading", "tail_read"})
+_DERIVED = frozenset({"reading", "tail_read", "clip_below"})
 
 
 class SignalState:
@@ -127,6 +144,7 @@ class SignalState:
         "b_count",
         "baseline_model",
         "canary_model",
+        "clip_below",
         "fails",
         "interval",
         "kind",
@@ -179,9 +197,11 @@ class SignalState:
 
     def derive(self) -> None:
         """Set what the name, kind and settings derive: how readings are read again
-        (``reading``) and how low an exact tail quantile reads (``tail_read``)."""
+        (``reading``), how low an exact tail quantile reads (``tail_read``) and under how many
+        requests a window's excess is clipped (``clip_below``)."""
         self.reading = bucket_reading(self.name, self.kind, self.settings)
         self.tail_read = tail_read(self.name, self.kind, self.settings)
+        self.clip_below = clip_below(self.name, self.kind, self.settings, self.reading)
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         """Checkpointed state, without what the settings derive (:meth:`derive`):
@@ -316,11 +336,8 @@ class SignalState:
             # an exact tail quantile of fewer requests reads lower (see EXACT_TAIL_LOW): the
             # canary's by this much more than the baseline's, each from its own noise
             low = tr * (math.sqrt(c_var / c_cnt) - math.sqrt(b_var / b_cnt))
-        # a histogram quantile of a window too small for it (see SMALL_WINDOW_CLIP)
-        clip = math.inf
-        rd = self.reading
-        if rd is not None and 0.0 < c_cnt < rd.top_count:
-            clip = SMALL_WINDOW_CLIP
+        # a quantile of a window too small for it (see SMALL_WINDOW_CLIP)
+        clip = SMALL_WINDOW_CLIP if 0.0 < c_cnt < self.clip_below else math.inf
         return test.update(
             x,
             weight,

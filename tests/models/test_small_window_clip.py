@@ -1,9 +1,10 @@
-"""Histogram quantiles of windows too small for them: one sample's excess is clipped.
+"""Latency quantiles of windows too small for them: one sample's excess is clipped.
 
-Below 1 / (1 - q) requests a window's q-quantile lies in its slowest request's bucket, so with a
-heavy latency tail one request lifts a sample 3-5x. These tests pin the clip in the mean-shift
-test (a run of such jumps no longer decides alone, a real shift still does), where the judge
-applies it, and the canary of the independent generator it was made for.
+Below 1 / (1 - q) requests a window's q-quantile lies at its slowest request (in its bucket, read
+from a histogram), so with a heavy latency tail one request lifts a sample 3-5x. These tests pin
+the clip in the mean-shift test (a run of such jumps no longer decides alone, a real shift still
+does), which signals the judge applies it to, and the canaries of the independent generator it
+was made for, told the buckets and told nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from benchmarks.canary_scenarios import ours, score
 from benchmarks.scenarios import independent as ind
 from config.detection import DetectionSettings
 from config.schema import SentinelConfig
+from detector.core.types import SignalKind
 from models.buckets import shared_reading
 from models.compare import MeanShiftTest, alarm_threshold
 
@@ -69,3 +71,39 @@ def test_a_pareto_tailed_canary_of_six_requests_a_second_is_not_rolled_back(
     assert score(spec, ours(told)(lines)).rollback_ts is None
     monkeypatch.setattr(signals, "SMALL_WINDOW_CLIP", math.inf)
     assert score(spec, ours(told)(lines)).false_rollback
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "detection", "below"),
+    [
+        ("latency_p99_seconds", SignalKind.LATENCY, {}, 100.0),
+        ("latency_p50_seconds", SignalKind.LATENCY, {}, 2.0),
+        ("latency_p99_seconds", SignalKind.LATENCY, {"histogram_buckets": "prometheus"}, 100.0),
+        ("latency_p99_seconds", SignalKind.LATENCY, {"exact_quantiles": True}, 0.0),
+        ("latency_seconds", SignalKind.LATENCY, {}, 0.0),  # quantile unknown
+        ("error_rate", SignalKind.ERROR_RATE, {}, 0.0),
+    ],
+)
+def test_the_clip_applies_unless_the_quantiles_are_declared_exact(
+    name: str, kind: SignalKind, detection: dict[str, object], below: float
+) -> None:
+    s = DetectionSettings.model_validate(detection)
+    assert signals.SignalState(name, kind, s, 100).clip_below == pytest.approx(below)
+
+
+@pytest.mark.parametrize(
+    ("family", "seed", "index"),
+    [("healthy_lowtraffic", 15, 0), ("shared_dep_outage", 5, 4), ("reg_split_change", 5, 1)],
+)
+def test_histogram_tails_told_nothing_do_not_roll_back_before_their_time(
+    family: str, seed: int, index: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the independent generator's canaries of a few requests a second, p99 read from the default
+    # buckets, and the judge not told so: without the clip, each was rolled back (the split
+    # change before its regression began)
+    spec = ind.build(family, seed, index)
+    lines = ind.generate(spec, "prometheus")
+    plain = SentinelConfig()
+    assert not score(spec, ours(plain)(lines)).false_rollback
+    monkeypatch.setattr(signals, "SMALL_WINDOW_CLIP", math.inf)
+    assert score(spec, ours(plain)(lines)).false_rollback
