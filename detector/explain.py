@@ -48,8 +48,9 @@ def _quantiles(s: DetectionSettings, name: str | None) -> str:
         text = "; latency quantiles exact"
     elif name is None:
         return (
-            "; latency quantiles taken as they come (set histogram_buckets or "
-            "exact_quantiles to say how they are computed)"
+            "; latency quantiles taken as they come, a window of too few requests for its "
+            "quantile clipped (set histogram_buckets or exact_quantiles to say how they are "
+            "computed)"
         )
     else:
         return ""

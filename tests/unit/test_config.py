@@ -182,6 +182,7 @@ def test_check_config_asks_how_quantiles_are_computed_until_told(
     lines, _ = _check_config(tmp_path, capsys, "detection:\n  min_effect_pct: 10\n")
     (detection,) = [x for x in lines if x.startswith("  action on regression")]
     assert "taken as they come" in detection and "exact_quantiles" in detection
+    assert "too few requests" in detection
     lines, _ = _check_config(tmp_path, capsys, "detection:\n  exact_quantiles: true\n")
     (detection,) = [x for x in lines if x.startswith("  action on regression")]
     assert "latency quantiles exact" in detection and "as they come" not in detection
