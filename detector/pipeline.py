@@ -20,7 +20,7 @@ import orjson
 from config.schema import SentinelConfig
 from detector.core.engine import Engine, canary_weight
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
-from detector.sources.base import BatchErrors, DecodeError, RecordFormat
+from detector.sources.base import DecodeError, RecordFormat
 from detector.sources.native import (
     _COUNT,
     _KIND,
@@ -86,13 +86,10 @@ class Pipeline:
         fmt = self.logs_format if logs else self.metrics_format
         try:
             return list(fmt.decode(raw)), None
-        except BatchErrors as err:
-            for r in err.rejected:
-                self.note_bad(r.error)
-            return err.records, err
         except DecodeError as err:
-            self.note_bad(err)
-            return [], err
+            for r in err.rejections(raw):
+                self.note_bad(r.error)
+            return list(err.records), err
 
     def note_bad(self, err: DecodeError) -> None:
         if not self.bad[err.kind]:

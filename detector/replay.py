@@ -20,7 +20,7 @@ import orjson
 from config.schema import SentinelConfig
 from detector.core.types import Decision
 from detector.pipeline import Pipeline
-from detector.sources.base import BatchErrors, DecodeError
+from detector.sources.base import DecodeError
 
 
 @dataclass(slots=True)
@@ -76,13 +76,10 @@ def replay_file(
 
 def _deadletter(out: IO[bytes], line: int, err: DecodeError) -> None:
     """One dead-letter line per unusable record: the whole line's, or each of its batch's."""
-    parts: list[tuple[int | None, DecodeError]] = [(None, err)]
-    if isinstance(err, BatchErrors):
-        parts = [(r.index, r.error) for r in err.rejected]
-    for index, e in parts:
-        doc: dict[str, object] = {"line": line, "reason": str(e), "kind": e.kind}
-        if index is not None:
-            doc["index"] = index
+    for r in err.rejections(b""):
+        doc: dict[str, object] = {"line": line, "reason": str(r.error), "kind": r.error.kind}
+        if r.index is not None:
+            doc["index"] = r.index
         out.write(orjson.dumps(doc) + b"\n")
 
 

@@ -30,7 +30,7 @@ from detector.core.engine import ServiceState
 from detector.core.types import Decision
 from detector.metrics import ServiceMetrics
 from detector.pipeline import Pipeline
-from detector.sources.base import BatchErrors, DecodeError
+from detector.sources.base import DecodeError
 
 log = logging.getLogger("canary_sentinel.service")
 
@@ -138,17 +138,14 @@ class Worker:
         part.pending.append(event)
         logs = topic == self.config.kafka.logs_topic
         decisions: list[Decision] = []
-        records, err = self.pipeline.decode(raw or b"", logs=logs)
-        # a batch's usable records are judged and each rejected one is dead-lettered alone
-        rejected = err.rejected if isinstance(err, BatchErrors) else []
+        raw = raw or b""
+        records, err = self.pipeline.decode(raw, logs=logs)
+        # the whole message, or (a batch's usable records being judged) each rejected record alone
+        rejected = err.rejections(raw) if err is not None else []
         for r in rejected:
             self.metrics.bad_records.labels(r.error.kind).inc()
             await self._deadletter(r.raw, r.error, topic, partition, offset, r.index)
-        if err is not None and not rejected:
-            self.metrics.bad_records.labels(err.kind).inc()
-            await self._deadletter(raw or b"", err, topic, partition, offset)
-        # samples, as the setting says; a message of nothing usable counts one
-        part.since += len(records) + len(rejected) or 1
+        part.since += len(records) + len(rejected) or 1  # samples, as the setting says
         source = offset_key(topic, partition)
         # A message may carry several records of one service (a batch): the offset is the
         # message's, so once its first record is folded in, the state's offset equals it. The

@@ -9,8 +9,9 @@ Contract, checked for every implementation by ``tests/contract/test_record_forma
 - A message may be a batch whose records are checked one by one (a native JSON array): when some
   of them cannot be used, ``decode`` raises :class:`BatchErrors`, a :class:`DecodeError` that
   carries the usable records and each rejected one with its position and reason, so a caller
-  can judge the usable ones and dead-letter the others. A caller that treats it as any other
-  :class:`DecodeError` dead-letters the whole message: nothing is lost either way.
+  can judge the usable ones and dead-letter the others. Every :class:`DecodeError` says the
+  same through ``records`` (none, unless a batch's) and ``rejections(raw)`` (the whole message,
+  unless a batch's records), so a caller need not tell the two apart.
 - Decoding is pure and deterministic.
 """
 
@@ -26,19 +27,28 @@ from detector.core.types import LogRecord, Sample
 class DecodeError(ValueError):
     """A record that cannot be used. ``kind`` is short and stable (``not_json``,
     ``missing_field``, ``wrong_type``, ``non_finite``, ``bad_role``, ``negative_count``,
-    ``bad_timestamp``, ``oversized``, ``not_object``, ``bad_value``, ``empty_batch``)."""
+    ``bad_timestamp``, ``oversized``, ``not_object``, ``bad_value``, ``empty_batch``).
+    ``records``: what the message still gives (nothing here; see :class:`BatchErrors`)."""
+
+    records: Sequence[Sample | LogRecord] = ()
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(f"{kind}: {reason}")
         self.kind = kind
         self.reason = reason
 
+    def rejections(self, raw: bytes) -> list[Rejected]:
+        """What could not be used, each to be counted and dead-lettered: here the whole
+        message ``raw``."""
+        return [Rejected(None, raw, self)]
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """One record of a batch that cannot be used: its position (0-based), its JSON, and why."""
+    """What cannot be used: a record of a batch (``index``, from 0, and its JSON) or a whole
+    message (``index`` None, and its bytes), and why."""
 
-    index: int
+    index: int | None
     raw: bytes
     error: DecodeError
 
@@ -59,6 +69,10 @@ class BatchErrors(DecodeError):
         )
         self.records = list(records)
         self.rejected = list(rejected)
+
+    def rejections(self, raw: bytes) -> list[Rejected]:
+        """The batch's rejected records (``raw``, the whole message, is not one of them)."""
+        return self.rejected
 
 
 class RecordFormat(Protocol):
