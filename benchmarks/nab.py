@@ -1,6 +1,7 @@
 """The per-signal model on the Numenta Anomaly Benchmark (NAB v1.1), strictly online.
 
-Usage: ``python -m benchmarks.nab [--nab-dir ../shared/nab] [--json] [--results-dir DIR]``.
+Usage: ``python -m benchmarks.nab [--nab-dir ../shared/nab] [--json] [--results-dir DIR]
+[--by-evidence]``.
 
 Who runs this: a person checking the per-signal model (``models.anomaly``). What it promises: the
 detector sees each file's rows one by one, with no look-ahead (not the file's length, minimum or
@@ -22,6 +23,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from benchmarks.nab_evidence import by_evidence, format_breakdown
 from benchmarks.nab_scoring import (
     DataFile,
     Profile,
@@ -36,6 +38,10 @@ from models.anomaly import CalibratedZModel
 from models.novelty import DailyEcho, DailyProfile, QuietRecord, RangeNovelty, RollingMean
 
 DETECTOR_NAME = "canarySentinel"
+#: The kinds of evidence :class:`NabDetector` scores by: the change from the previous row, the
+#: departure from the daily profile, a new range of the values, a new range of their rolling
+#: mean, and a record silence.
+EVIDENCE = ("change", "daily", "range", "mean", "quiet")
 DEFAULT_NAB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
 
 
@@ -111,37 +117,42 @@ class NabDetector:
         self._recent = 0.0
         self._row = 0
         self._last_new_range = -(10**9)
+        #: which evidence the last :meth:`step` scored by (one of :data:`EVIDENCE`), "" for none
+        self.evidence = ""
 
     def step(self, ts: float, x: float) -> float:
         """Score one row (``ts`` in seconds), then learn it. Returns the unsaturated score."""
         z = _score_learn(self.change, 0.0 if self._prev is None else x - self._prev)
+        kind = "change"
         self._prev = x
         r = self.daily.residual(ts, x)
         self.daily.learn_one(ts, x)
         if r is not None:
             dz = _score_learn(self.daily_z, r)
             unexplained = self.daily.unexplained
-            if unexplained < self.daily_gate:
-                z = dz
-            elif unexplained < self.daily_join:
-                z = max(z, dz)
+            if unexplained < self.daily_gate or (unexplained < self.daily_join and dz > z):
+                z, kind = dz, "daily"
         z = self._unless_echoed(ts, z)
         out = z if z > self._recent else 0.0
         self._recent = max(z, self._recent * self.decay)
 
-        new_range = self.range.score_one(x) > self.range_tolerance
+        new_range = ""
+        if self.range.score_one(x) > self.range_tolerance:
+            new_range = "range"
         self.range.learn_one(x)
         m = self.mean.update(x)
         if m is not None:
-            new_range = new_range or self.mean_range.score_one(m) > self.mean_tolerance
+            if not new_range and self.mean_range.score_one(m) > self.mean_tolerance:
+                new_range = "mean"
             self.mean_range.learn_one(m)
         if new_range:
-            if self._row - self._last_new_range > self.range_holdoff:
-                out = max(out, self.range_score)
+            if self._row - self._last_new_range > self.range_holdoff and self.range_score > out:
+                out, kind = self.range_score, new_range
             self._last_new_range = self._row
-        if self.quiet.update(x):
-            out = max(out, self.quiet_score)
+        if self.quiet.update(x) and self.quiet_score > out:
+            out, kind = self.quiet_score, "quiet"
         self._row += 1
+        self.evidence = kind if out > 0.0 else ""
         return out
 
     def _unless_echoed(self, ts: float, z: float) -> float:
@@ -173,14 +184,23 @@ def run_detector(
     files: Sequence[DataFile],
     make: Callable[[], NabDetector],
     progress: Callable[[str], None] | None = None,
+    evidence: list[list[str]] | None = None,
 ) -> list[list[float]]:
-    """Score every file with a fresh detector, row by row; scores mapped to [0, 1)."""
+    """Score every file with a fresh detector, row by row; scores mapped to [0, 1). With
+    ``evidence``, each file's list of what every row scored by is appended to it."""
     out = []
     for k, f in enumerate(files):
         det = make()
-        out.append(
-            [to_unit(det.step(seconds(t), v)) for t, v in zip(f.timestamps, f.values, strict=True)]
-        )
+        rows = zip(f.timestamps, f.values, strict=True)
+        if evidence is None:
+            out.append([to_unit(det.step(seconds(t), v)) for t, v in rows])
+        else:
+            scored, kinds = [], []
+            for t, v in rows:
+                scored.append(to_unit(det.step(seconds(t), v)))
+                kinds.append(det.evidence)
+            out.append(scored)
+            evidence.append(kinds)
         if progress is not None:
             progress(f"[{k + 1}/{len(files)}] {f.name}")
     return out
@@ -261,6 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR, help="NAB checkout")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     ap.add_argument("--results-dir", type=Path, help="write NAB-layout result CSVs here")
+    ap.add_argument(
+        "--by-evidence",
+        action="store_true",
+        help="also show, per profile at its threshold, the false positives and the windows each "
+        "kind of evidence accounts for, and the windows missed",
+    )
     ap.add_argument("--decay", type=float, default=0.99, help="per-row decay of the suppressor")
     ap.add_argument(
         "--range-tolerance",
@@ -289,6 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = load_corpus(args.nab_dir)
     profiles = load_profiles(args.nab_dir)
     note(f"{len(files)} files, {sum(len(f) for f in files)} rows")
+    evidence: list[list[str]] | None = [] if args.by_evidence else None
     scores = run_detector(
         files,
         lambda: NabDetector(
@@ -298,8 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             daily_join=args.daily_join,
         ),
         note,
+        evidence,
     )
     ours = evaluate(files, scores, profiles)
+    breakdowns = [
+        by_evidence(files, scores, evidence, p, ours[p.name]["threshold"], EVIDENCE)
+        for p in profiles
+        if evidence is not None
+    ]
     if args.results_dir is not None:
         write_results(args.results_dir, files, scores)
     board_path = args.nab_dir / "results" / "final_results.json"
@@ -308,9 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc: dict[str, Any] = {k: v["score"] for k, v in ours.items()}
         doc["held_out"] = {k: v["held_out"] for k, v in ours.items()}
         doc["detail"] = ours
+        if breakdowns:
+            doc["by_evidence"] = {b.profile.name: b.as_dict() for b in breakdowns}
         print(json.dumps(doc, indent=2))
     else:
         print(_table(ours, board))
+        for b in breakdowns:
+            print()
+            print(format_breakdown(b))
     return 0
 
 

@@ -6,12 +6,14 @@ import csv
 import json
 import math
 import random
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from benchmarks import nab
-from benchmarks.nab_scoring import load_corpus
+from benchmarks.nab_evidence import by_evidence
+from benchmarks.nab_scoring import DEFAULT_PROFILES, load_corpus, sweep
 
 
 def _make_corpus(root: Path, files: int = 4, rows: int = 400) -> None:
@@ -83,6 +85,65 @@ def test_results_dir_uses_nab_layout(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(rows) == 400
     assert sum(int(r["label"]) for r in rows) == 21
     assert all(0.0 <= float(r["anomaly_score"]) < 1.0 for r in rows)
+
+
+def test_by_evidence_charges_every_alarm_and_adds_up_to_the_raw_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two of the four spikes fall outside their windows, so the corpus has false positives,
+    # detected windows and missed ones to account for
+    _make_corpus(tmp_path)
+    labels = tmp_path / "labels" / "combined_windows.json"
+    windows = json.loads(labels.read_text())
+    for name in ("cat0/series_0.csv", "cat1/series_1.csv"):
+        windows[name] = [[f"2020-01-01 01:{m}:00.000000" for m in ("30", "45")]]
+    labels.write_text(json.dumps(windows))
+    assert nab.main(["--nab-dir", str(tmp_path), "--json", "--by-evidence"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    files = load_corpus(tmp_path)
+    evidence: list[list[str]] = []
+    scores = nab.run_detector(files, nab.NabDetector, evidence=evidence)
+    for p in DEFAULT_PROFILES:
+        swept = sweep(files, scores, p)
+        b = by_evidence(files, scores, evidence, p, swept.threshold, nab.EVIDENCE)
+        assert b.raw == pytest.approx(swept.raw)
+        assert set(b.tallies) == set(nab.EVIDENCE)  # no alarm left without its evidence
+        reported = doc["by_evidence"][p.name]
+        assert reported["missed_windows"] == [list(m) for m in b.missed]
+        assert reported["evidence"]["change"] == asdict(b.tallies["change"])
+        if p.name == "standard":
+            # the two spikes: each a false positive where its window is not, each detecting
+            # nothing, and the other two detecting theirs, all by the change from the row before
+            change = b.tallies["change"]
+            assert (change.false_positives, change.windows) == (2, 2)
+            assert b.missed == [("cat0/series_0.csv", 90, 105), ("cat1/series_1.csv", 90, 105)]
+
+
+def test_table_shows_the_breakdown_by_evidence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_corpus(tmp_path)
+    assert nab.main(["--nab-dir", str(tmp_path), "--by-evidence"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("4 of 4 windows detected") == 3
+    assert "evidence" in out and "change" in out and "quiet" in out
+
+
+def test_detector_names_the_evidence_it_scored_by() -> None:
+    det = nab.NabDetector()
+    rng = random.Random(5)
+    seen = [(det.step(i * 60.0, 10.0 + rng.gauss(0, 1)), det.evidence) for i in range(600)]
+    assert all((s > 0.0) == (e in nab.EVIDENCE) and (s > 0.0 or e == "") for s, e in seen)
+    # a value a little beyond everything seen is a new range (its change is no outlier)
+    assert det.step(600 * 60.0, 14.0) == det.range_score and det.evidence == "range"
+    # a wave whose lows last 20 rows, then a low that lasts 80: no value, change or mean is new,
+    # the length of the low is
+    rng = random.Random(2)
+    wave = [math.sin(2 * math.pi * i / 40) + rng.gauss(0, 0.05) for i in range(6080)]
+    values = wave[:6000] + [-abs(v) for v in wave[6000:]]
+    det = nab.NabDetector()
+    alarms = [(i, det.evidence) for i, v in enumerate(values) if det.step(i * 60.0, v) >= 4.0]
+    assert ("quiet" in {e for i, e in alarms if i >= 6000}) and all(i >= 6000 for i, _ in alarms)
 
 
 def test_detector_has_no_look_ahead(tmp_path: Path) -> None:
