@@ -40,15 +40,15 @@ from models.novelty import DailyEcho, DailyProfile, QuietRecord, RangeNovelty, R
 DETECTOR_NAME = "canarySentinel"
 #: The kinds of evidence :class:`NabDetector` scores by: the change from the previous row, the
 #: departure from the daily profile, a new range of the values, a new range of their rolling
-#: mean, and a record silence.
-EVIDENCE = ("change", "daily", "range", "mean", "quiet")
+#: mean, a record silence, and a notable change that is far larger than the last few rows' noise.
+EVIDENCE = ("change", "daily", "range", "mean", "quiet", "local")
 DEFAULT_NAB_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "nab"
 
 
 class NabDetector:
     """What NAB scores: the per-signal models of :mod:`models`, made to answer once per excursion.
 
-    Three kinds of evidence, each scale-free so that one corpus-wide threshold means about the
+    Four kinds of evidence, each scale-free so that one corpus-wide threshold means about the
     same on every series:
 
     - the calibrated z-score (:class:`~models.anomaly.CalibratedZModel`) of the change from the
@@ -64,6 +64,15 @@ class NabDetector:
       A z-score counts for nothing when about a day earlier (:class:`~models.novelty.DailyEcho`,
       within ``echo_tolerance`` seconds) the signal scored at least ``echo_floor`` and at least
       ``echo_ratio`` of it: a spike on the signal's daily schedule is a job, not an incident;
+    - a jump against the recent level (``local``): once the change scores at least
+      ``local_gate``, the calibrated z-score of the value against a fast level and noise
+      (``local_alpha``: a memory of about ten rows) counts at ``local_weight`` of its size. A
+      signal that has been calm for a while moves modestly against its long history yet far
+      against its last few rows; that is the step or spike an operator sees. Alone, the fast
+      z-score is noise (every wobble of a calm signal); the gate keeps it to changes that are
+      already notable. Measured: Reward-Low-FN 83.0 against 79.8 without it, standard 77.5
+      against 75.3, Reward-Low-FP 67.1 against 67.8 (it adds more false alarms than the
+      low-FP profile's doubled cost repays);
     - a new range (:class:`~models.novelty.RangeNovelty`): the value beyond everything seen so
       far by more than ``range_tolerance`` of that range, or the mean of the last
       ``mean_width`` values beyond the range of such means by ``mean_tolerance``, once
@@ -75,9 +84,9 @@ class NabDetector:
       signal's usual level scores ``quiet_score``.
 
     NAB credits only the first detection in a window and charges every other detection, so the
-    z-scores report a row only when it exceeds a decaying maximum of the scores just before it
-    (``decay`` per row): whatever threshold is chosen later, a burst alarms once at its start,
-    and again only if it grows.
+    z-scores (the change's and the recent level's, each on its own) report a row only when it
+    exceeds a decaying maximum of the scores just before it (``decay`` per row): whatever
+    threshold is chosen later, a burst alarms once at its start, and again only if it grows.
     """
 
     def __init__(
@@ -95,12 +104,19 @@ class NabDetector:
         echo_ratio: float = 0.5,
         echo_floor: float = 3.0,
         echo_tolerance: float = 3600.0,
+        local_alpha: float = 0.1,
+        local_gate: float = 2.5,
+        local_weight: float = 0.9,
     ) -> None:
         self.change = CalibratedZModel(protect_z=None, warmup=50)
         self.daily = DailyProfile()
         self.daily_z = CalibratedZModel(protect_z=None, warmup=50)
         self.echo = DailyEcho(floor=echo_floor, tolerance=echo_tolerance)
         self.echo_ratio = echo_ratio
+        self.local = CalibratedZModel(alpha=local_alpha, protect_z=None, warmup=50)
+        self.local_gate = local_gate
+        self.local_weight = local_weight
+        self._recent_local = 0.0
         self.range = RangeNovelty(warmup=range_warmup)
         self.mean = RollingMean(mean_width)
         self.mean_range = RangeNovelty(warmup=range_warmup)
@@ -135,6 +151,11 @@ class NabDetector:
         z = self._unless_echoed(ts, z)
         out = z if z > self._recent else 0.0
         self._recent = max(z, self._recent * self.decay)
+        lz = _score_learn(self.local, x)
+        lz = lz if z >= self.local_gate else 0.0
+        if lz > self._recent_local and self.local_weight * lz > out:
+            out, kind = self.local_weight * lz, "local"
+        self._recent_local = max(lz, self._recent_local * self.decay)
 
         new_range = ""
         if self.range.score_one(x) > self.range_tolerance:
