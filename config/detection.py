@@ -74,7 +74,7 @@ class DetectionSettings(_Strict):
     """The knobs of the canary-vs-baseline judge for one signal (all have defaults)."""
 
     false_positive_budget: float = Field(
-        0.01,
+        0.001,
         gt=0,
         lt=0.5,
         description=(
