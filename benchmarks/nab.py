@@ -212,15 +212,12 @@ def run_detector(
     out = []
     for k, f in enumerate(files):
         det = make()
-        rows = zip(f.timestamps, f.values, strict=True)
-        if evidence is None:
-            out.append([to_unit(det.step(seconds(t), v)) for t, v in rows])
-        else:
-            scored, kinds = [], []
-            for t, v in rows:
-                scored.append(to_unit(det.step(seconds(t), v)))
-                kinds.append(det.evidence)
-            out.append(scored)
+        scored, kinds = [], []
+        for t, v in zip(f.timestamps, f.values, strict=True):
+            scored.append(to_unit(det.step(seconds(t), v)))
+            kinds.append(det.evidence)
+        out.append(scored)
+        if evidence is not None:
             evidence.append(kinds)
         if progress is not None:
             progress(f"[{k + 1}/{len(files)}] {f.name}")
