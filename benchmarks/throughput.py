@@ -45,8 +45,7 @@ from tests.integration.harness import (
     batched,
     keyed,
     produce,
-    service_config,
-    setup_topics,
+    service_with_topics,
 )
 
 
@@ -142,10 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = args.bootstrap
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            cfg, path = service_config(
+            cfg, path = service_with_topics(
                 bootstrap, Path(tmp), partitions=args.partitions, metrics_format=args.format
             )
-            setup_topics(bootstrap, cfg)
             lines = make_lines(args.samples, args.services)
             if args.format == "otlp-json":
                 messages = as_otlp(lines)

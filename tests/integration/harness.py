@@ -170,8 +170,11 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[di
     return [orjson.loads(r.value) for r in records if r.value is not None]
 
 
-def setup_topics(bootstrap: str, cfg: SentinelConfig) -> None:
+def service_with_topics(bootstrap: str, tmp: Path, **kafka: Any) -> tuple[SentinelConfig, Path]:
+    """:func:`service_config`, with its topics created on the broker."""
+    cfg, path = service_config(bootstrap, tmp, **kafka)
     asyncio.run(ensure_service_topics(bootstrap, cfg))
+    return cfg, path
 
 
 def keyed(lines: Sequence[bytes]) -> list[tuple[bytes | None, bytes]]:

@@ -21,8 +21,7 @@ from tests.integration.harness import (
     consumer_lag,
     keyed,
     produce,
-    service_config,
-    setup_topics,
+    service_with_topics,
 )
 
 pytestmark = pytest.mark.integration
@@ -44,7 +43,7 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SENTINEL_E2E_ROUTING_KEY", ROUTING_KEY)
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path)
     data = yaml.safe_load(path.read_text())
     data["alerting"]["sinks"] = [
         {
@@ -56,7 +55,6 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
         {"type": "log"},
     ]
     path.write_text(yaml.safe_dump(data))
-    setup_topics(kafka_broker.bootstrap, cfg)
     lines = list(demo_lines(PLAN))
     half = len(lines) * 3 // 4
     svc = ServiceProcess(cfg, path, tmp_path / "service")

@@ -11,7 +11,7 @@ import pytest
 
 from detector.demo import DemoPlan, demo_lines
 from detector.localbroker import LocalBroker
-from tests.integration.harness import ServiceProcess, keyed, produce, service_config, setup_topics
+from tests.integration.harness import ServiceProcess, keyed, produce, service_with_topics
 from tests.prometheus_fixture import LocalPrometheus
 
 pytestmark = pytest.mark.integration
@@ -28,8 +28,7 @@ def _value(prom: LocalPrometheus, promql: str) -> float | None:
 def test_a_real_prometheus_scrapes_what_the_service_did(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
-    setup_topics(kafka_broker.bootstrap, cfg)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path)
     lines = list(demo_lines(PLAN))
     svc = ServiceProcess(cfg, path, tmp_path / "service")
     prom = LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{cfg.kafka.web_port}"], JOB)

@@ -29,8 +29,7 @@ from tests.integration.harness import (
     produce,
     read_all,
     read_records,
-    service_config,
-    setup_topics,
+    service_with_topics,
 )
 
 pytestmark = pytest.mark.integration
@@ -163,8 +162,7 @@ def _fold_all(
 def test_regression_rolls_back_once_and_bad_records_reach_the_deadletter(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
-    setup_topics(kafka_broker.bootstrap, cfg)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path)
     lines = list(demo_lines(PLAN))
     bad = malformed(1000)
     messages = interleave(keyed(lines), bad)
@@ -204,8 +202,7 @@ def test_otlp_batches_fold_every_data_point_and_decide_as_replay_does(
 ) -> None:
     # the OpenTelemetry Collector's Kafka exporter writes many data points per message; each
     # must be folded once, though they share the message's offset
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path, metrics_format="otlp-json")
-    setup_topics(kafka_broker.bootstrap, cfg)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path, metrics_format="otlp-json")
     lines = list(demo_lines(PLAN))
     messages = as_otlp(lines)
     assert len(messages) < len(lines)
@@ -223,8 +220,7 @@ def test_native_batches_fold_every_record_and_deadletter_only_the_bad_ones(
 ) -> None:
     # a producer may send a JSON array of records of one service per message: every record is
     # judged, and a record of it that cannot be used goes to the dead-letter topic alone
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
-    setup_topics(kafka_broker.bootstrap, cfg)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path)
     lines = list(demo_lines(PLAN))
     messages = batched(lines, 16)
     assert len(messages) < len(lines) / 8
@@ -251,8 +247,7 @@ def test_native_batches_fold_every_record_and_deadletter_only_the_bad_ones(
 def test_restart_restores_state_from_the_changelog(
     kafka_broker: LocalBroker, tmp_path: Path, how: int
 ) -> None:
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
-    setup_topics(kafka_broker.bootstrap, cfg)
+    cfg, path = service_with_topics(kafka_broker.bootstrap, tmp_path)
     lines = list(demo_lines(PLAN))
     # stop in the middle of the canary, before the regression: the rollback decision then
     # depends on model state learned before the restart

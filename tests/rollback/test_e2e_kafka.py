@@ -23,8 +23,7 @@ from tests.integration.harness import (
     keyed,
     produce,
     read_all,
-    service_config,
-    setup_topics,
+    service_with_topics,
 )
 from tests.kube_fixture import KubeAPIServer
 from tests.rollback.objects import create_deployment, create_rollout, get_deployment, get_rollout
@@ -66,7 +65,7 @@ async def test_regressions_stop_their_rollouts_once_across_restarts(
     tmp_path: Path,
 ) -> None:
     checkout_before = await _setup(admin_kube, namespace)
-    cfg, path = service_config(kafka_broker.bootstrap, tmp_path)
+    cfg, path = await asyncio.to_thread(service_with_topics, kafka_broker.bootstrap, tmp_path)
     data = yaml.safe_load(path.read_text())
     data["namespace"] = namespace
     kubeconfig = kube_apiserver.write_kubeconfig(tmp_path / "kubeconfig")
@@ -83,7 +82,6 @@ async def test_regressions_stop_their_rollouts_once_across_restarts(
     first = [ln for ln in lines if orjson.loads(ln)["ts"] < cut]
     rest = lines[len(first) :]
 
-    await asyncio.to_thread(setup_topics, kafka_broker.bootstrap, cfg)
     svc = ServiceProcess(cfg, path, tmp_path / "service")
     svc.start()
     try:
