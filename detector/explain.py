@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from config.detection import DetectionSettings
 from config.schema import DEFAULT_SIGNAL_KINDS, SentinelConfig
-from detector.core.signals import reported_quantile, tail_read
+from detector.core.signals import derived, reported_quantile
 from detector.core.types import SignalKind
 from models.compare import alarm_threshold
 
@@ -63,7 +63,7 @@ def _quantiles(s: DetectionSettings, name: str | None) -> str:
         return text + f" as the {q:g} quantile"
     if q is None:
         return text + " (quantile unknown, so no allowance for small canaries: set `quantile`)"
-    if tail_read(name, SignalKind.LATENCY, s) > 0.0:
+    if derived(name, SignalKind.LATENCY, s).tail_read > 0.0:
         return text + f" (the {q:g} quantile: a small canary's reading low is allowed for)"
     return text + f" (the {q:g} quantile: no allowance for small canaries)"
 

@@ -59,6 +59,16 @@ def quantile_of(name: str) -> float | None:
     return int(digits) / float(10 ** len(digits))
 
 
+def top_count(q: float) -> float:
+    """Below this many requests a window's ``q``-quantile is at (or in the bucket of) its
+    slowest request: ``1 / (1 - q)``.
+
+    >>> round(top_count(0.99), 6)
+    100.0
+    """
+    return 1.0 / (1.0 - q)
+
+
 def _table(lo: float, hi: float, q: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """For latencies ``x`` spaced evenly in log from ``lo`` to ``hi``: the share of the bucket
     below ``x`` under the lognormal whose ``q``-quantile is ``x``; and ``log(x)``."""
@@ -100,7 +110,7 @@ class BucketReading:
         self._q = q
         p = 0.5 if q is None else q
         # below this many requests, a window's q-quantile lies in its slowest request's bucket
-        self.top_count = 1.0 / (1.0 - p)
+        self.top_count = top_count(p)
         self._tables = tuple(_table(lo, hi, p) for lo, hi in pairwise(bounds))
 
     def __reduce__(self) -> tuple[object, tuple[tuple[float, ...], float | None]]:

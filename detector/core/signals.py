@@ -12,12 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from config.detection import DetectionSettings
 from detector.core.types import Role, SignalKind
 from models.anomaly import EWZScoreModel
-from models.buckets import BucketReading, quantile_of, shared_reading
+from models.buckets import BucketReading, quantile_of, shared_reading, top_count
 from models.compare import (
     CheckResult,
     CountRatioTest,
@@ -94,34 +94,31 @@ def reported_quantile(name: str, s: DetectionSettings) -> float | None:
     return s.quantile or quantile_of(name)
 
 
-def bucket_reading(name: str, kind: SignalKind, s: DetectionSettings) -> BucketReading | None:
-    """How a latency signal read from histogram buckets is read again (None: as it is)."""
-    if kind is not SignalKind.LATENCY or not s.histogram_buckets:
-        return None
-    return shared_reading(s.histogram_buckets, reported_quantile(name, s))
+class Derived(NamedTuple):
+    """What a signal's name, kind and settings derive, from one look-up of its quantile:
+    how its readings are read again (``reading``: None, as they are, for every signal but a
+    latency read from ``histogram_buckets``), how low an exact tail quantile reads
+    (``tail_read``: ``EXACT_TAIL_LOW`` for a latency p99 or p999 that ``exact_quantiles``
+    says is exact, else 0) and under how many requests a window's excess is clipped
+    (``clip_below``, see SMALL_WINDOW_CLIP: ``1 / (1 - q)`` for a latency quantile read from
+    buckets or taken as it comes, 0 (never) for one declared exact and for other signals)."""
+
+    reading: BucketReading | None
+    tail_read: float
+    clip_below: float
 
 
-def tail_read(name: str, kind: SignalKind, s: DetectionSettings) -> float:
-    """``EXACT_TAIL_LOW`` (see there) for a latency p99 or p999 that ``exact_quantiles`` says is
-    an exact quantile of each window's requests; 0 for every other signal."""
-    if kind is not SignalKind.LATENCY or not s.exact_quantiles or s.histogram_buckets:
-        return 0.0
+def derived(name: str, kind: SignalKind, s: DetectionSettings) -> Derived:
+    """The :class:`Derived` settings of signal ``name`` of ``kind``."""
+    if kind is not SignalKind.LATENCY:
+        return Derived(None, 0.0, 0.0)
     q = reported_quantile(name, s)
-    return EXACT_TAIL_LOW if q is not None and q >= 0.99 else 0.0
-
-
-def clip_below(
-    name: str, kind: SignalKind, s: DetectionSettings, reading: BucketReading | None
-) -> float:
-    """The window size (requests) under which a sample's excess is clipped (see
-    SMALL_WINDOW_CLIP): ``1 / (1 - q)`` for a latency quantile read from buckets or taken as it
-    comes, 0 (never) for one declared exact and for every other signal."""
-    if reading is not None:
-        return reading.top_count
-    if kind is not SignalKind.LATENCY or s.exact_quantiles:
-        return 0.0
-    q = reported_quantile(name, s)
-    return 1.0 / (1.0 - q) if q is not None and q < 1.0 else 0.0
+    if s.histogram_buckets:
+        reading = shared_reading(s.histogram_buckets, q)
+        return Derived(reading, 0.0, reading.top_count)
+    if s.exact_quantiles:
+        return Derived(None, EXACT_TAIL_LOW if q is not None and q >= 0.99 else 0.0, 0.0)
+    return Derived(None, 0.0, top_count(q) if q is not None and q < 1.0 else 0.0)
 
 
 def _new_test(kind: SignalKind, s: DetectionSettings, threshold: float) -> Any:
@@ -196,12 +193,8 @@ class SignalState:
         self.weight = math.nan  # the canary's traffic percent, from its `weight` label
 
     def derive(self) -> None:
-        """Set what the name, kind and settings derive: how readings are read again
-        (``reading``), how low an exact tail quantile reads (``tail_read``) and under how many
-        requests a window's excess is clipped (``clip_below``)."""
-        self.reading = bucket_reading(self.name, self.kind, self.settings)
-        self.tail_read = tail_read(self.name, self.kind, self.settings)
-        self.clip_below = clip_below(self.name, self.kind, self.settings, self.reading)
+        """Set what the name, kind and settings derive (see :class:`Derived`)."""
+        self.reading, self.tail_read, self.clip_below = derived(self.name, self.kind, self.settings)
 
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         """Checkpointed state, without what the settings derive (:meth:`derive`):

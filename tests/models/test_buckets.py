@@ -16,7 +16,7 @@ import pytest
 from benchmarks.scenarios.histogram import histogram_quantile
 from config.detection import BUCKET_PRESETS
 from config.schema import SentinelConfig
-from detector.core.signals import SignalState, bucket_reading
+from detector.core.signals import SignalState, derived
 from detector.core.types import SignalKind
 from models import buckets
 from models.buckets import SIGMA_REF, BucketReading, quantile_of, shared_reading
@@ -135,12 +135,12 @@ def test_a_real_regression_inside_a_bucket_still_reads_past_the_minimum_effect(
 def test_only_latency_signals_with_buckets_are_read_again() -> None:
     plain = SentinelConfig().detection
     given = plain.model_copy(update={"histogram_buckets": BOUNDS})
-    assert bucket_reading("latency_p99_seconds", SignalKind.LATENCY, plain) is None
-    assert bucket_reading("error_rate", SignalKind.ERROR_RATE, given) is None
-    reading = bucket_reading("latency_p99_seconds", SignalKind.LATENCY, given)
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, plain).reading is None
+    assert derived("error_rate", SignalKind.ERROR_RATE, given).reading is None
+    reading = derived("latency_p99_seconds", SignalKind.LATENCY, given).reading
     assert reading is not None and reading.read(0.15) == BucketReading(BOUNDS, 0.99).read(0.15)
     own = given.model_copy(update={"quantile": 0.5})
-    mine = bucket_reading("latency_p99_seconds", SignalKind.LATENCY, own)
+    mine = derived("latency_p99_seconds", SignalKind.LATENCY, own).reading
     assert mine is not None and mine.read(0.15) == BucketReading(BOUNDS, 0.5).read(0.15)
     state = SignalState("latency_p99_seconds", SignalKind.LATENCY, given, 360)
     assert state.reading is not None

@@ -19,7 +19,7 @@ from benchmarks.canary_scenarios import ours, score
 from benchmarks.scenarios import build, generate
 from config.detection import DetectionSettings
 from config.schema import SentinelConfig
-from detector.core.signals import EXACT_TAIL_LOW, tail_read
+from detector.core.signals import EXACT_TAIL_LOW, derived
 from detector.core.types import SignalKind
 from models.compare import MeanShiftTest, alarm_threshold
 
@@ -63,16 +63,31 @@ def test_the_allowance_lowers_the_bar_but_never_below_the_baseline() -> None:
 
 def test_only_exact_p99s_of_latency_signals_get_the_allowance() -> None:
     exact = DetectionSettings(exact_quantiles=True)
-    assert tail_read("latency_p99_seconds", SignalKind.LATENCY, exact) == EXACT_TAIL_LOW
-    assert tail_read("latency_p999_seconds", SignalKind.LATENCY, exact) == EXACT_TAIL_LOW
-    assert tail_read("latency_p50_seconds", SignalKind.LATENCY, exact) == 0.0
-    assert tail_read("latency_slow_seconds", SignalKind.LATENCY, exact) == 0.0
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, exact).tail_read == EXACT_TAIL_LOW
+    assert derived("latency_p999_seconds", SignalKind.LATENCY, exact).tail_read == EXACT_TAIL_LOW
+    assert derived("latency_p50_seconds", SignalKind.LATENCY, exact).tail_read == 0.0
+    assert derived("latency_slow_seconds", SignalKind.LATENCY, exact).tail_read == 0.0
     named = exact.model_copy(update={"quantile": 0.99})
-    assert tail_read("latency_slow_seconds", SignalKind.LATENCY, named) == EXACT_TAIL_LOW
-    assert tail_read("queue_p99", SignalKind.SATURATION, exact) == 0.0
-    assert tail_read("latency_p99_seconds", SignalKind.LATENCY, DetectionSettings()) == 0.0
+    assert derived("latency_slow_seconds", SignalKind.LATENCY, named).tail_read == EXACT_TAIL_LOW
+    assert derived("queue_p99", SignalKind.SATURATION, exact).tail_read == 0.0
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, DetectionSettings()).tail_read == 0.0
     buckets = exact.model_copy(update={"histogram_buckets": (0.1, 1.0)})
-    assert tail_read("latency_p99_seconds", SignalKind.LATENCY, buckets) == 0.0
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, buckets).tail_read == 0.0
+
+
+def test_only_latency_quantiles_not_declared_exact_clip_small_windows() -> None:
+    plain = DetectionSettings()
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, plain).clip_below == pytest.approx(
+        100
+    )
+    assert derived("latency_p50_seconds", SignalKind.LATENCY, plain).clip_below == pytest.approx(2)
+    assert derived("latency_slow_seconds", SignalKind.LATENCY, plain).clip_below == 0.0
+    exact = plain.model_copy(update={"exact_quantiles": True})
+    assert derived("latency_p99_seconds", SignalKind.LATENCY, exact).clip_below == 0.0
+    assert derived("queue_p99", SignalKind.SATURATION, plain).clip_below == 0.0
+    buckets = plain.model_copy(update={"histogram_buckets": (0.1, 1.0)})
+    told = derived("latency_p99_seconds", SignalKind.LATENCY, buckets)
+    assert told.reading is not None and told.clip_below == told.reading.top_count
 
 
 def test_a_slow_tail_from_the_first_request_of_a_small_canary_is_caught_only_when_told() -> None:
