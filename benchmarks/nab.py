@@ -1,7 +1,9 @@
 """The per-signal model on the Numenta Anomaly Benchmark (NAB v1.1), strictly online.
 
 Usage: ``python -m benchmarks.nab [--nab-dir ../shared/nab] [--json] [--results-dir DIR]
-[--by-evidence]``.
+[--by-evidence] [--decay X] [--range-tolerance X] [--daily-gate X] [--daily-join X]
+[--local-alpha X] [--local-gate X] [--local-weight X]`` (the detector's settings, see
+:class:`NabDetector` and ``--help``).
 
 Who runs this: a person checking the per-signal model (``models.anomaly``). What it promises: the
 detector sees each file's rows one by one, with no look-ahead (not the file's length, minimum or
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import math
 import sys
@@ -294,6 +297,22 @@ def _table(ours: dict[str, dict[str, float]], board: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# the detector's settings the command line may change, and what each does
+TUNABLE = {
+    "decay": "per-row decay of the suppressor",
+    "range_tolerance": "how far beyond the range seen so far (a fraction of it) is a new range",
+    "daily_gate": "judge against the daily profile when it leaves less than this share of variance",
+    "daily_join": "below this share of unexplained variance (and above --daily-gate) the "
+    "departure from the daily profile joins the change as evidence",
+    "local_alpha": "the memory of the recent level a jump is measured against (0.1: about ten "
+    "rows)",
+    "local_gate": "how much the change itself must score (calibrated z) before a jump against "
+    "the recent level counts",
+    "local_weight": "the share of its z-score a jump against the recent level counts at",
+}
+_DEFAULTS = {k: p.default for k, p in inspect.signature(NabDetector).parameters.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.nab", description=__doc__)
     ap.add_argument("--nab-dir", type=Path, default=DEFAULT_NAB_DIR, help="NAB checkout")
@@ -305,26 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also show, per profile at its threshold, the false positives and the windows each "
         "kind of evidence accounts for, and the windows missed",
     )
-    ap.add_argument("--decay", type=float, default=0.99, help="per-row decay of the suppressor")
-    ap.add_argument(
-        "--range-tolerance",
-        type=float,
-        default=0.02,
-        help="how far beyond the range seen so far (a fraction of it) is a new range",
-    )
-    ap.add_argument(
-        "--daily-gate",
-        type=float,
-        default=0.05,
-        help="judge against the daily profile when it leaves less than this share of variance",
-    )
-    ap.add_argument(
-        "--daily-join",
-        type=float,
-        default=0.3,
-        help="below this share of unexplained variance (and above --daily-gate) the departure "
-        "from the daily profile joins the change as evidence",
-    )
+    for name, text in TUNABLE.items():
+        ap.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=_DEFAULTS[name],
+            help=text + " (default %(default)s)",
+        )
     args = ap.parse_args(argv)
 
     def note(msg: str) -> None:
@@ -336,12 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evidence: list[list[str]] | None = [] if args.by_evidence else None
     scores = run_detector(
         files,
-        lambda: NabDetector(
-            args.decay,
-            range_tolerance=args.range_tolerance,
-            daily_gate=args.daily_gate,
-            daily_join=args.daily_join,
-        ),
+        lambda: NabDetector(**{name: getattr(args, name) for name in TUNABLE}),
         note,
         evidence,
     )

@@ -278,3 +278,22 @@ def test_to_unit_is_monotone_and_unsaturated() -> None:
     assert ys == sorted(ys) and len(set(ys)) == len(ys)
     assert ys[0] == 0.0 and ys[-1] < 1.0
     assert not math.isnan(nab.to_unit(1e300))
+
+
+def test_every_tunable_setting_reaches_the_detector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _make_corpus(tmp_path, files=2)
+    seen: list[dict[str, float]] = []
+    real = nab.NabDetector
+
+    def detector(**kw: float) -> nab.NabDetector:
+        seen.append(kw)
+        return real(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(nab, "NabDetector", detector)
+    flags = [f"--{name.replace('_', '-')}" for name in nab.TUNABLE]
+    args = [x for i, f in enumerate(flags) for x in (f, str(0.5 + i / 100))]
+    assert nab.main(["--nab-dir", str(tmp_path), "--json", *args]) == 0
+    capsys.readouterr()
+    assert seen and seen[0] == {name: 0.5 + i / 100 for i, name in enumerate(nab.TUNABLE)}
