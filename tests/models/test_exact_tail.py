@@ -75,21 +75,6 @@ def test_only_exact_p99s_of_latency_signals_get_the_allowance() -> None:
     assert derived("latency_p99_seconds", SignalKind.LATENCY, buckets).tail_read == 0.0
 
 
-def test_only_latency_quantiles_not_declared_exact_clip_small_windows() -> None:
-    plain = DetectionSettings()
-    assert derived("latency_p99_seconds", SignalKind.LATENCY, plain).clip_below == pytest.approx(
-        100
-    )
-    assert derived("latency_p50_seconds", SignalKind.LATENCY, plain).clip_below == pytest.approx(2)
-    assert derived("latency_slow_seconds", SignalKind.LATENCY, plain).clip_below == 0.0
-    exact = plain.model_copy(update={"exact_quantiles": True})
-    assert derived("latency_p99_seconds", SignalKind.LATENCY, exact).clip_below == 0.0
-    assert derived("queue_p99", SignalKind.SATURATION, plain).clip_below == 0.0
-    buckets = plain.model_copy(update={"histogram_buckets": (0.1, 1.0)})
-    told = derived("latency_p99_seconds", SignalKind.LATENCY, buckets)
-    assert told.reading is not None and told.clip_below == told.reading.top_count
-
-
 def test_a_slow_tail_from_the_first_request_of_a_small_canary_is_caught_only_when_told() -> None:
     # seed 64's fifth slow-tail canary: about 7 requests/s, its p99 reads below the large
     # baseline's while healthy, and the tail (present from the start) lifts it only a little

@@ -69,7 +69,9 @@ def test_a_pareto_tailed_canary_of_six_requests_a_second_is_not_rolled_back(
     lines = ind.generate(spec, "prometheus")
     told = SentinelConfig(detection=DetectionSettings(histogram_buckets="prometheus"))
     assert score(spec, ours(told)(lines)).rollback_ts is None
+    # without the clip, and with half the threshold a sample (the cap when the clip was made)
     monkeypatch.setattr(signals, "SMALL_WINDOW_CLIP", math.inf)
+    monkeypatch.setattr(MeanShiftTest, "SAMPLE_CAP", 0.5)
     assert score(spec, ours(told)(lines)).false_rollback
 
 
@@ -107,4 +109,5 @@ def test_histogram_tails_told_nothing_do_not_roll_back_before_their_time(
     plain = SentinelConfig(detection=DetectionSettings(false_positive_budget=0.01))
     assert not score(spec, ours(plain)(lines)).false_rollback
     monkeypatch.setattr(signals, "SMALL_WINDOW_CLIP", math.inf)
+    monkeypatch.setattr(MeanShiftTest, "SAMPLE_CAP", 0.5)  # the cap when the clip was made
     assert score(spec, ours(plain)(lines)).false_rollback
