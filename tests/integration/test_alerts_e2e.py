@@ -87,7 +87,8 @@ def test_a_regression_pages_once_and_raises_one_alertmanager_alert(
     assert triggers and {e["dedup_key"] for e in triggers} == {incident.dedup_key}
     details = triggers[0]["payload"]["custom_details"]
     text = orjson.dumps(details).decode()
-    assert "latency_p99_seconds" in text and "dry_run" in text
+    # payments regresses on both: whichever test decides first names its signal
+    assert ("latency_p99_seconds" in text or "error_rate" in text) and "dry_run" in text
     assert pagerduty.change_events, "the rollback should show on the incident timeline"
 
     (alert,) = _am_alerts(alertmanager)
