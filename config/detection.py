@@ -121,9 +121,9 @@ class DetectionSettings(_Strict):
         description=(
             "Paired canary/baseline samples a signal needs before any verdict. Until then the "
             "signal is 'warming up' (never a failure). A cold canary's slowness is also allowed "
-            "for by warmup_allowance_pct, and no single sample can fail a check alone, so a "
-            "regression present from the canary's first request is rolled back at its fourth "
-            "sample at the earliest."
+            "for by warmup_allowance_pct, and no single sample can fail a check alone (no "
+            "two, for latency and saturation), so a regression present from the canary's first "
+            "request is rolled back at its fourth sample at the earliest."
         ),
     )
     warmup_seconds: float = Field(
