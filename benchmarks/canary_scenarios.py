@@ -1,8 +1,8 @@
 """Canary scenarios with ground truth, judged by canary-sentinel and by two peers.
 
-Usage: ``python -m benchmarks.canary_scenarios [--seed 1] [--instances 5] [--families a,b]
-[--config FILE] [--out-dir DIR] [--quantiles exact] [--quantiles-unknown] [--stress NAME] [--json]
-[--generator families|independent]``.
+Usage: ``python -m benchmarks.canary_scenarios [--seed 1|1-120] [--workers 1] [--instances 5]
+[--families a,b] [--config FILE] [--out-dir DIR] [--quantiles exact] [--quantiles-unknown]
+[--stress NAME] [--json] [--generator families|independent]``.
 
 Who runs this: a person tuning the comparison and the policy, and CI on a held-out seed. What it
 promises: for every family (healthy, shared incidents, regressions, subtle regressions) and in
@@ -25,6 +25,10 @@ instead: a second generator, written apart from the judge's tuning, with its own
 physics; ``--quantiles`` reads its simulated requests through the same bucket layouts, and
 ``--stress after_incident`` is its own variant (a regression 5-15 minutes after a shared load
 spike).
+
+``--seed A-B`` judges every seed of the range and reports them together (``--out-dir`` then
+keeps one folder per seed); ``--workers N`` spreads the scenarios over N processes, with the
+same outcomes.
 
 Scoring: a scenario that should not roll back and does is a false rollback; one that should is
 detected when the first rollback comes at or after the onset (a rollback before the onset is a
@@ -50,6 +54,7 @@ from benchmarks.peers.series import PeerVerdict, parse_records
 from benchmarks.scenarios import FAMILIES, ScenarioSpec, build, generate, group_of, independent
 from benchmarks.scenarios.histogram import LAYOUTS, MODES
 from benchmarks.scenarios.stress import STRESSES, build_stressed, families_for
+from benchmarks.sweep import parse_seeds, sweep, tasks
 from config.schema import SentinelConfig
 
 JUDGES = ("ours", "flagger", "kayenta")
@@ -80,6 +85,12 @@ def peer_judges() -> dict[str, Judge]:
     }
 
 
+def make_judges(config: SentinelConfig, wanted: Sequence[str]) -> dict[str, Judge]:
+    """The judges named in ``wanted`` (of ``JUDGES``), ours with ``config``."""
+    available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
+    return {j: available[j] for j in wanted}
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One judge on one scenario."""
@@ -104,13 +115,18 @@ def score(spec: Spec, verdict: PeerVerdict) -> Outcome:
 
 def summarise(rows: Sequence[tuple[Spec, Outcome]]) -> dict[str, Any]:
     """Detection rate (over scenarios that should roll back), false-rollback rate (over all),
-    median and p90 onset->rollback delay (over detections)."""
+    median and p90 onset->rollback delay (over detections); and the counts behind the rates."""
     should = [o for s, o in rows if s.should_rollback]
+    caught = sum(o.detected for o in should)
+    wrong = sum(o.false_rollback for _, o in rows)
     delays = [o.delay for _, o in rows if o.delay is not None]
     return {
         "n": len(rows),
-        "detection_rate": (sum(o.detected for o in should) / len(should)) if should else None,
-        "false_rollback_rate": sum(o.false_rollback for _, o in rows) / len(rows) if rows else None,
+        "should": len(should),
+        "caught": caught,
+        "false_rollbacks": wrong,
+        "detection_rate": caught / len(should) if should else None,
+        "false_rollback_rate": wrong / len(rows) if rows else None,
         "median_s": float(np.median(delays)) if delays else None,
         "p90_s": float(np.percentile(delays, 90)) if delays else None,
     }
@@ -120,6 +136,32 @@ def _lines(spec: Spec, quantiles: str) -> list[str]:
     if isinstance(spec, ScenarioSpec):
         return generate(spec, quantiles)
     return independent.generate(spec, quantiles)
+
+
+def judge_one(
+    spec: Spec, judges: dict[str, Judge], out_dir: Path | None, quantiles: str
+) -> tuple[dict[str, Outcome], int, float]:
+    """Generate one scenario (latency quantiles as ``quantiles`` says), keep it in ``out_dir``
+    when given, run every judge on it and score the outcomes; with the record count and the
+    seconds it took."""
+    t = time.perf_counter()
+    lines = _lines(spec, quantiles)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
+        (out_dir / f"{spec.name}.spec.json").write_text(json.dumps(spec.summary(), indent=1))
+    outcomes = {name: score(spec, judge(lines)) for name, judge in judges.items()}
+    return outcomes, len(lines), time.perf_counter() - t
+
+
+def progress_line(spec: Spec, outcomes: dict[str, Outcome], records: int, secs: float) -> str:
+    """One scenario's progress line: its name, size, time and each judge's rollback (seconds
+    after the canary's start, ``-`` for none)."""
+    marks = " ".join(
+        f"{n}={'-' if o.rollback_ts is None else round(o.rollback_ts - spec.canary_start)}"
+        for n, o in outcomes.items()
+    )
+    return f"{spec.name:<32} {records:>6} records {secs:5.1f}s  {marks}"
 
 
 def run(
@@ -133,26 +175,18 @@ def run(
     score the outcomes."""
     results = []
     for spec in specs:
-        t = time.perf_counter()
-        lines = _lines(spec, quantiles)
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / f"{spec.name}.jsonl").write_text("\n".join(lines) + "\n")
-            (out_dir / f"{spec.name}.spec.json").write_text(json.dumps(spec.summary(), indent=1))
-        outcomes = {name: score(spec, judge(lines)) for name, judge in judges.items()}
+        outcomes, records, secs = judge_one(spec, judges, out_dir, quantiles)
         results.append((spec, outcomes))
         if progress is not None:
-            marks = " ".join(
-                f"{n}={'-' if o.rollback_ts is None else round(o.rollback_ts - spec.canary_start)}"
-                for n, o in outcomes.items()
-            )
-            progress(
-                f"{spec.name:<32} {len(lines):>6} records {time.perf_counter() - t:5.1f}s  {marks}"
-            )
+            progress(progress_line(spec, outcomes, records, secs))
     return results
 
 
-def report(results: Sequence[tuple[Spec, dict[str, Outcome]]]) -> dict[str, Any]:
+def report(
+    results: Sequence[tuple[Spec, dict[str, Outcome]]], seeds: Sequence[int] = ()
+) -> dict[str, Any]:
+    """Per family and per group, each judge's :func:`summarise`; and each scenario's outcome,
+    with its benchmark seed when ``seeds`` gives them (one per result)."""
     judges = list(results[0][1]) if results else []
     fams: dict[str, Any] = {}
     for fam in dict.fromkeys(s.family for s, _ in results):
@@ -171,8 +205,10 @@ def report(results: Sequence[tuple[Spec, dict[str, Outcome]]]) -> dict[str, Any]
         ]
         if rows_g:
             totals[group] = {j: summarise([(s, o[j]) for s, o in rows_g]) for j in judges}
+    labels: list[int | None] = list(seeds) if seeds else [None] * len(results)
     scenarios = [
         {
+            "seed": seed,
             "name": s.name,
             "family": s.family,
             "should_rollback": s.should_rollback,
@@ -189,7 +225,7 @@ def report(results: Sequence[tuple[Spec, dict[str, Outcome]]]) -> dict[str, Any]
                 for j, o in outs.items()
             },
         }
-        for s, outs in results
+        for (s, outs), seed in zip(results, labels, strict=True)
     ]
     return {"families": fams, "totals": totals, "scenarios": scenarios}
 
@@ -223,12 +259,69 @@ def table(doc: dict[str, Any]) -> str:
     lines.append("-" * len(sub))
     for group, per_judge in doc["totals"].items():
         lines.append(row(f"TOTAL {group}", per_judge))
+    lines.extend(f"{j}: {counts(doc, j)}" for j in judges)
     return "\n".join(lines)
 
 
+def _label(scenario: dict[str, Any]) -> str:
+    seed = scenario["seed"]
+    return scenario["name"] if seed is None else f"seed {seed} {scenario['name']}"
+
+
+def _names(found: list[str], most: int = 8) -> str:
+    more = f" and {len(found) - most} more" if len(found) > most else ""
+    return ", ".join(found[:most]) + more
+
+
+def counts(doc: dict[str, Any], judge: str) -> str:
+    """One judge's totals as counts (a rate of 100 % can hide a miss in thousands), naming
+    the scenarios it missed or rolled back wrongly (seed and name)."""
+    tot = doc["totals"]
+    parts = []
+    if "regression" in tot:
+        r = tot["regression"][judge]
+        parts.append(f"{r['caught']:,} of {r['should']:,} regressions caught")
+    wrong = [
+        f"{tot[g][judge]['false_rollbacks']:,} of {tot[g][judge]['n']:,} {g}"
+        for g in ("healthy", "shared")
+        if g in tot
+    ]
+    early = tot["regression"][judge]["false_rollbacks"] if "regression" in tot else 0
+    if wrong:
+        parts.append(" and ".join(wrong) + " rolled back")
+    if early:
+        parts.append(f"{early} regressions rolled back before their onset")
+    missed = [
+        _label(sc)
+        for sc in doc["scenarios"]
+        if sc["should_rollback"]
+        and group_of(sc["family"]) == "regression"
+        and not sc["judges"][judge]["detected"]
+    ]
+    wrongly = [_label(sc) for sc in doc["scenarios"] if sc["judges"][judge]["false_rollback"]]
+    if missed:
+        parts.append(f"missed {_names(missed)}")
+    if wrongly:
+        parts.append(f"rolled back wrongly {_names(wrongly)}")
+    return "; ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+
     ap = argparse.ArgumentParser(prog="python -m benchmarks.canary_scenarios", description=__doc__)
-    ap.add_argument("--seed", type=int, default=1, help="scenario seed (held-out set: another one)")
+    ap.add_argument(
+        "--seed",
+        type=parse_seeds,
+        default=[1],
+        help="scenario seed, or an inclusive range of seeds judged together (1-120); "
+        "held-out set: another one",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="judge scenarios in this many processes (the machine's cores at most is useful)",
+    )
     ap.add_argument("--instances", type=int, default=5, help="scenarios per family")
     ap.add_argument("--families", default="", help="comma-separated families (default: all)")
     ap.add_argument("--config", type=Path, help="canary-sentinel config for our judge")
@@ -297,12 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         detection = config.detection.model_copy(update=source)
         config = config.model_copy(update={"detection": detection})
-    available: dict[str, Judge] = {"ours": ours(config), **peer_judges()}
     wanted = [j for j in args.judges.split(",") if j]
-    unknown = sorted(set(wanted) - set(available))
+    unknown = sorted(set(wanted) - set(JUDGES))
     if unknown:
         ap.error(f"unknown judge(s) {', '.join(unknown)}; choose from {', '.join(JUDGES)}")
-    judges = {j: available[j] for j in wanted}
+    if args.workers < 1:
+        ap.error(f"--workers {args.workers}: give 1 or more processes")
 
     def note(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -314,10 +407,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stress
         else build
     )
-    specs = (make(f, args.seed, i) for f in families for i in range(args.instances))
-    results = run(specs, judges, args.out_dir, note, args.quantiles)
-    doc = report(results)
-    doc["seed"], doc["instances"], doc["quantiles"] = args.seed, args.instances, args.quantiles
+    seeds: list[int] = args.seed
+    results = sweep(
+        tasks(seeds, families, args.instances),
+        partial(make_judges, config, wanted),
+        make,
+        partial(judge_one, quantiles=args.quantiles),
+        workers=args.workers,
+        out_dir=args.out_dir,
+        progress=note,
+        describe=progress_line,
+    )
+    doc = report(results, [seed for seed in seeds for _ in range(len(families) * args.instances)])
+    # one seed as a number, as before ranges; a range as written
+    doc["seed"] = seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    doc["instances"], doc["quantiles"] = args.instances, args.quantiles
     doc["stress"], doc["generator"] = stress, args.generator
     doc["histogram_buckets"] = list(config.detection.histogram_buckets)
     doc["exact_quantiles"] = config.detection.exact_quantiles
