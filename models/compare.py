@@ -220,6 +220,9 @@ class MeanShiftTest:
 
     The canary's noise is not allowed to learn the regression either: see :meth:`held_var`.
 
+    A second statistic, for an exact tail quantile of a small canary: its tail shape
+    (:meth:`shape_step`), whose evidence counts towards the check's score too.
+
     >>> t = MeanShiftTest(min_log_effect=math.log(1.1), threshold=10.0)
     >>> [t.update(0.01 * ((-1) ** i), 1.0, 0.01).failed for i in range(20)][-1]
     False
@@ -240,6 +243,11 @@ class MeanShiftTest:
         "quiet_var",
         "recent",
         "regime",
+        "shape_best",
+        "shape_cusum",
+        "shape_n",
+        "shape_sq",
+        "shape_sum",
         "threshold",
         "var_floor",
     )
@@ -256,6 +264,14 @@ class MeanShiftTest:
     # seeds 1-40 held 80 % at most; at 0.35, 74 %, but the median time to a rollback on its
     # seeds 17-40 rose from 53.5 s to 60.9 s (one more sample), against 53.8 s at 0.4.
     SAMPLE_CAP = 0.4
+    # The tail-shape test (see shape_step): one shape sample adds at most SHAPE_CAP of the
+    # threshold, and its minimum effect is SHAPE_EFFECT of min_log_effect. A signal judged by
+    # both tests splits its false-positive budget between them, SHAPE_SHARE to the shape and the
+    # rest to the level (Lorden's bound for each at its share: together, the budget), so each
+    # counts its evidence against the threshold raised by the log of one over its share.
+    SHAPE_CAP = 0.2
+    SHAPE_EFFECT = 0.5
+    SHAPE_SHARE = 1.0 / 3.0
 
     def __init__(
         self, min_log_effect: float, threshold: float, *, var_floor: float = 0.02**2
@@ -270,6 +286,9 @@ class MeanShiftTest:
         self.regime = math.nan  # EW log count of the canary's samples
         self.quiet_var = math.nan  # the canary's variance when the test last held no evidence
         self.quiet_regime = math.nan  # and the regime then
+        # the tail-shape test's CUSUM (see shape_step), made by its first sample
+        self.shape_cusum: list[float] | None = None
+        self.shape_best = 0.0  # the largest of shape_cusum
 
     def _forget_own(self) -> None:
         self.own_n = 0
@@ -277,6 +296,10 @@ class MeanShiftTest:
         self.own_sq = 0.0
         self.own_regime = math.nan
         self.own_bar = self.min_log_effect
+        # the canary's own healthy tail shape (see shape_step), of the same regime
+        self.shape_n = 0
+        self.shape_sum = 0.0
+        self.shape_sq = 0.0
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         for k, v in state[1].items():
@@ -286,6 +309,11 @@ class MeanShiftTest:
             self.regime = math.nan
         if "quiet_var" not in state[1]:  # from before the canary's variance was held
             self.quiet_var = self.quiet_regime = math.nan
+        if "shape_cusum" not in state[1]:  # from before the tail-shape test
+            self.shape_cusum = None
+            self.shape_best = 0.0
+            self.shape_n = 0
+            self.shape_sum = self.shape_sq = 0.0
 
     def bar(self) -> float:
         """The effective minimum log effect: ``min_log_effect``, or lower when the canary's own
@@ -330,6 +358,68 @@ class MeanShiftTest:
             cap *= math.exp(shift)
         return cap if var > cap else var  # var while quiet_var is NaN (never quiet)
 
+    def shape_step(
+        self,
+        y: float,
+        weight: float,
+        var: float,
+        *,
+        extra_effect: float = 0.0,
+        low_read: float = 0.0,
+        learn: bool = False,
+    ) -> None:
+        """Add one tail-shape sample ``y``: the paired log-ratio of a tail quantile less that of
+        the median of the same window, with noise variance ``var`` (both signals' noise).
+
+        Why: the slow requests of a slow-request tail lift a small canary's exact p99 in only
+        some of its windows (when one of them lands in its top few), so its readings jump
+        between where they were and far above, and their mean rises less than the bar and the
+        drift allowance leave room for. Pods drifting apart move the median and the tail alike,
+        so the shape needs no drift allowance; a slow tail moves the tail alone.
+
+        A paused pod (GC) moves a small canary's tail without its median as well, for a window
+        or two: each shape sample therefore adds at most ``SHAPE_CAP`` of the threshold, a
+        slow tail's many moderate samples add up, a pause's few large ones do not. The bar is
+        ``SHAPE_EFFECT`` of the minimum effect, lowered by ``low_read`` (a small canary's exact
+        tail reads low) to no less than zero, and by the canary's own healthy shape (learned
+        as the own offset is, plus its standard error) to no less than ``-low_read``.
+        ``extra_effect`` raises the bar for this sample (the warm-up allowance). Its evidence
+        counts towards :meth:`update`'s score when that says ``shaped`` (see SHAPE_SHARE)."""
+        m = self.SHAPE_EFFECT * self.min_log_effect
+        bar = m - low_read
+        bar = bar if bar > 0.0 else 0.0
+        n = self.shape_n
+        if n >= self.OWN_MIN:
+            mean = self.shape_sum / n
+            ref = mean + math.sqrt(max(self.shape_sq / n - mean * mean, 0.0) / n) + m
+            ref = ref if ref > -low_read else -low_read
+            bar = ref if ref < bar else bar
+        excess = y - bar - extra_effect
+        inv_var = weight / (var if var > self.var_floor else self.var_floor)
+        cap = self.SHAPE_CAP * self.threshold
+        cusum = self.shape_cusum
+        if cusum is None:
+            cusum = self.shape_cusum = [0.0] * len(_MEAN_GRID)
+        best = 0.0
+        for k, mu in enumerate(_MEAN_GRID):
+            llr = inv_var * mu * (excess - 0.5 * mu)
+            v = cusum[k] + (llr if llr < cap else cap)
+            v = v if v > 0.0 else 0.0
+            cusum[k] = v
+            if v > best:
+                best = v
+        self.shape_best = best
+        gate = self.OWN_GATE * self.threshold
+        if learn and best < gate and max(self.cusum) < gate:
+            # the healthy shape, learned while neither test holds evidence
+            if n < self.OWN_MAX:
+                self.shape_n = n + 1
+                self.shape_sum += y
+                self.shape_sq += y * y
+            else:
+                self.shape_sum += y - self.shape_sum / n
+                self.shape_sq += y * y - self.shape_sq / n
+
     def update(
         self,
         x: float,
@@ -341,6 +431,7 @@ class MeanShiftTest:
         learn: bool = False,
         low_read: float = 0.0,
         clip: float = math.inf,
+        shaped: bool = False,
     ) -> CheckResult:
         """Add one paired observation ``x`` (a log-ratio) with ``weight`` in (0, 1] and noise
         variance ``var``. ``extra_effect`` raises the bar for this observation (the warm-up
@@ -349,7 +440,9 @@ class MeanShiftTest:
         read for its sample size alone (an exact tail quantile of fewer requests); the bar is
         lowered by as much, to no less than the baseline itself, as the own offset's is.
         ``clip``: the observation's excess over the bar counts at most this many standard
-        deviations (for readings that one request can lift far)."""
+        deviations (for readings that one request can lift far). ``shaped``: the signal is
+        judged by its tail shape too (:meth:`shape_step`), whose evidence then counts, each
+        test at its share of the budget (SHAPE_SHARE)."""
         self.n += 1
         self.recent += (x - self.recent) * (1.0 if self.n == 1 else 0.3)
         if regime == regime:  # a sample without a count neither moves the regime nor is learned
@@ -382,6 +475,12 @@ class MeanShiftTest:
                 best = v
         if learn and regime == regime and best < self.OWN_GATE * self.threshold:
             self._learn_own(x)
+        if shaped:  # the level and the tail shape share the budget (see SHAPE_SHARE)
+            t = self.threshold
+            share = self.SHAPE_SHARE
+            best *= t / (t - math.log(1.0 - share))
+            shape = self.shape_best * t / (t - math.log(share))
+            best = shape if shape > best else best
         return CheckResult(
             score=best,
             threshold=self.threshold,

@@ -23,7 +23,7 @@ from config.schema import SentinelConfig
 from detector.core import policy
 from detector.core.logs import LogState, add_log
 from detector.core.policy import PolicyState
-from detector.core.signals import Check, SignalState, evict_all
+from detector.core.signals import Check, SignalState, evict_all, link_median
 from detector.core.types import Decision, LogRecord, Role, Sample, SignalKind
 
 _CANARY = Role.CANARY
@@ -112,6 +112,8 @@ class Engine:
             sig.settings = self._shared(settings)
             sig.name = sys.intern(sig.name)
             sig.derive()
+        for sig in state.signals.values():
+            link_median(state.signals, sig)
         self.services[state.service] = state
 
     def _shared(self, settings: DetectionSettings) -> DetectionSettings:
@@ -174,6 +176,7 @@ class Engine:
         sig = st.signals.get(s.signal)
         if sig is None:
             sig = st.signals[s.signal] = self._new_signal(s)
+            link_median(st.signals, sig)
         weight = _NAN
         if role is _CANARY and labels and sig.kind is _THROUGHPUT:
             weight = canary_weight(labels.get("weight"))
