@@ -202,7 +202,10 @@ class DetectionSettings(_Strict):
             "large baseline's while healthy, and a slow tail lifts it only a little above. Set, "
             "the bar for such a canary is lowered by as much as its p99 is expected to read "
             "below the baseline's (3 / sqrt(requests) standard deviations of its sampling "
-            "noise, a lower bound), never below the baseline itself. Ignored where "
+            "noise, a lower bound), never below the baseline itself; and a p99 or p999 named "
+            "so (latency_p99_seconds) is also judged by its tail shape, its log-ratio less that "
+            "of the p50 named the same way (latency_p50_seconds), in windows of fewer than 400 "
+            "requests, which catches a slow tail the level alone misses. Ignored where "
             "histogram_buckets is set. Leave it unset for histogram or summary quantiles: they "
             "do not read low that way, and a lower bar would roll healthy small canaries back."
         ),

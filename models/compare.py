@@ -167,6 +167,21 @@ class NoiseTracker:
         return max(self.wsq - self.sq * self.NOISE_SHARE, 0.0)
 
 
+def mean_step(cusum: list[float], inv_var: float, excess: float, cap: float) -> float:
+    """One CUSUM step per alternative of "the mean exceeds the bar by ``mu``" (of
+    ``_MEAN_GRID``), for an observation ``excess`` above the bar with inverse variance
+    ``inv_var``; each step adds at most ``cap``. Returns the largest CUSUM."""
+    best = 0.0
+    for k, mu in enumerate(_MEAN_GRID):
+        llr = inv_var * mu * (excess - 0.5 * mu)
+        v = cusum[k] + (llr if llr < cap else cap)
+        v = v if v > 0.0 else 0.0
+        cusum[k] = v
+        if v > best:
+            best = v
+    return best
+
+
 def binomial_step(
     cusum: list[float],
     rho0: float,
@@ -400,15 +415,7 @@ class MeanShiftTest:
         cusum = self.shape_cusum
         if cusum is None:
             cusum = self.shape_cusum = [0.0] * len(_MEAN_GRID)
-        best = 0.0
-        for k, mu in enumerate(_MEAN_GRID):
-            llr = inv_var * mu * (excess - 0.5 * mu)
-            v = cusum[k] + (llr if llr < cap else cap)
-            v = v if v > 0.0 else 0.0
-            cusum[k] = v
-            if v > best:
-                best = v
-        self.shape_best = best
+        best = self.shape_best = mean_step(cusum, inv_var, excess, cap)
         gate = self.OWN_GATE * self.threshold
         if learn and best < gate and max(self.cusum) < gate:
             # the healthy shape, learned while neither test holds evidence
@@ -462,17 +469,8 @@ class MeanShiftTest:
             if excess > lim:
                 excess = lim
         inv_var = weight / v
-        best = 0.0
-        cusum = self.cusum
         # one observation may add at most SAMPLE_CAP of the threshold (see there)
-        cap = self.SAMPLE_CAP * self.threshold
-        for k, mu in enumerate(_MEAN_GRID):
-            llr = inv_var * mu * (excess - 0.5 * mu)
-            v = cusum[k] + (llr if llr < cap else cap)
-            v = v if v > 0.0 else 0.0
-            cusum[k] = v
-            if v > best:
-                best = v
+        best = mean_step(self.cusum, inv_var, excess, self.SAMPLE_CAP * self.threshold)
         if learn and regime == regime and best < self.OWN_GATE * self.threshold:
             self._learn_own(x)
         if shaped:  # the level and the tail shape share the budget (see SHAPE_SHARE)
