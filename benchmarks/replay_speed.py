@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.scenarios import FAMILIES, build, generate
+from config.loader import load_config
 from config.schema import SentinelConfig
 
 
@@ -76,12 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"generating {args.samples} records ...", file=sys.stderr, flush=True)
         lines = scenario_lines(args.samples, args.seed)
-    if args.config is not None:
-        from config.loader import load_config
-
-        config = load_config(args.config)
-    else:
-        config = SentinelConfig()
+    config = load_config(args.config)
     print(f"timing {len(lines)} records x {args.repeat} ...", file=sys.stderr, flush=True)
     r = measure(lines, config, args.repeat)
     if args.json:

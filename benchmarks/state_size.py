@@ -1,6 +1,7 @@
 """Memory and checkpoint size of the per-signal state, against the raw window a peer judge keeps.
 
-Usage: ``python -m benchmarks.state_size [--seed 1] [--instances 2] [--signals 100000] [--json]``.
+Usage: ``python -m benchmarks.state_size [--seed 1] [--instances 2] [--signals 100000]
+[--config FILE] [--json]``.
 
 Who runs this: a person checking that one worker can hold the state of ``--signals`` signals.
 What it promises: the state is what a worker really holds: every family of canary scenarios
@@ -22,9 +23,11 @@ import pickle
 import sys
 import tracemalloc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.scenarios import FAMILIES, build, generate
+from config.loader import load_config
 from config.schema import SentinelConfig
 
 WINDOW_SAMPLES = 360  # one hour of 10 s samples
@@ -109,10 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="scenario seed")
     ap.add_argument("--instances", type=int, default=2, help="scenarios per family")
     ap.add_argument("--signals", type=int, default=100_000, help="project to this many signals")
+    ap.add_argument(
+        "--config",
+        type=Path,
+        help="canary-sentinel config (exact_quantiles: true adds the tail-shape test's state)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args(argv)
     print(f"replaying {len(FAMILIES) * args.instances} scenarios ...", file=sys.stderr)
-    r = measure(args.seed, args.instances, SentinelConfig())
+    r = measure(args.seed, args.instances, load_config(args.config))
     r["ratio_state_to_window"] = r["memory_bytes_per_signal"] / r["window_bytes_per_signal"]
     r["projected_signals"] = float(args.signals)
     r["projected_memory_mib"] = r["memory_bytes_per_signal"] * args.signals / (1024 * 1024)

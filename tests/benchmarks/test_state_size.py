@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,17 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["projected_memory_mib"] == pytest.approx(
         doc["memory_bytes_per_signal"] * 1000 / 2**20
     )
+
+
+def test_a_config_reaches_the_state_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # exact quantiles add the tail-shape test's state to every p99 beside a p50
+    cfg = tmp_path / "exact.yaml"
+    cfg.write_text("detection:\n  exact_quantiles: true\n")
+    argv = ["--instances", "1", "--signals", "1000", "--json"]
+    assert state_size.main(argv) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert state_size.main([*argv, "--config", str(cfg)]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert exact["checkpoint_bytes_per_signal"] > plain["checkpoint_bytes_per_signal"]
