@@ -555,8 +555,16 @@ class ThroughputTest:
 
     - it starts as the pooled ratio of the first samples, so one lucky window cannot set a
       share the canary never reaches again;
-    - samples within the band are averaged in slowly (as counts, so small counts do not bias
-      it); samples worse than the minimum drop are never learned;
+    - while the test holds no evidence (its largest CUSUM under ``LEARN_GATE`` of the
+      threshold), every sample is averaged in slowly (as counts, so small counts do not bias
+      it); while it holds some, none is, so a drop is not taught to it. Learning only the
+      samples above "the minimum drop below it" instead biased it upwards wherever one
+      window's share is noisier than the minimum drop: at 5 canary requests a window each lucky
+      window lifted it and no unlucky one brought it down, and within the hour a healthy
+      canary's share read as a drop (the independent generator's seed 70
+      ``healthy_lowtraffic-3``, a reference 1.5x its share, rolled back at 38 minutes; in
+      simulation, 30 of 30 such canaries rolled back within the hour, and 14 of 30 at 18
+      canary requests a window);
     - a clearly higher share (beyond the minimum effect and three standard deviations) in three
       samples in a row means the split was raised: the reference moves there;
     - a change of the stated split starts the learning again.
@@ -587,6 +595,7 @@ class ThroughputTest:
 
     FIRST = 6  # samples pooled into the first reference
     RISE = 3  # samples in a row that show a raised split
+    LEARN_GATE = 0.1  # the reference learns while the CUSUM is under this share of the threshold
 
     def __init__(self, min_drop: float, threshold: float) -> None:
         self.min_drop = min(max(min_drop, 0.0), 0.95)
@@ -619,7 +628,7 @@ class ThroughputTest:
                 self.rise = []
             return
         self.rise = []
-        if dev > -min_effect:
+        if max(self.cusum) < self.LEARN_GATE * self.threshold:
             self.ew_c += (c_req - self.ew_c) * 0.05
             self.ew_b += (b_req - self.ew_b) * 0.05
             self.ref = math.log((self.ew_c + 0.01) / (self.ew_b + 0.01))
