@@ -408,8 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else build
     )
     seeds: list[int] = args.seed
+    todo = tasks(seeds, families, args.instances)
     results = sweep(
-        tasks(seeds, families, args.instances),
+        todo,
         partial(make_judges, config, wanted),
         make,
         partial(judge_one, quantiles=args.quantiles),
@@ -418,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=note,
         describe=progress_line,
     )
-    doc = report(results, [seed for seed in seeds for _ in range(len(families) * args.instances)])
+    doc = report(results, [seed for seed, _, _ in todo])
     # one seed as a number, as before ranges; a range as written
     doc["seed"] = seeds[0] if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     doc["instances"], doc["quantiles"] = args.instances, args.quantiles

@@ -167,6 +167,21 @@ class NoiseTracker:
         return max(self.wsq - self.sq * self.NOISE_SHARE, 0.0)
 
 
+def upper_mean(n: int, total: float, sq: float) -> float:
+    """The mean of ``n`` values from their sum ``total`` and sum of squares ``sq``, plus its
+    standard error."""
+    mean = total / n
+    return mean + math.sqrt(max(sq / n - mean * mean, 0.0) / n)
+
+
+def accumulate(n: int, total: float, sq: float, x: float, most: int) -> tuple[int, float, float]:
+    """Add ``x`` to the count, sum and sum of squares of a running mean: plain sums up to
+    ``most`` values, exponentially weighted (by 1 / ``most``) past them."""
+    if n < most:
+        return n + 1, total + x, sq + x * x
+    return n, total + (x - total / n), sq + (x * x - sq / n)
+
+
 def mean_step(cusum: list[float], inv_var: float, excess: float, cap: float) -> float:
     """One CUSUM step per alternative of "the mean exceeds the bar by ``mu``" (of
     ``_MEAN_GRID``), for an observation ``excess`` above the bar with inverse variance
@@ -336,20 +351,15 @@ class MeanShiftTest:
         return self.own_bar
 
     def _learn_own(self, x: float) -> None:
-        n = self.own_n
-        if n == 0:
+        if self.own_n == 0:
             self.own_regime = self.regime
-        if n < self.OWN_MAX:
-            n = self.own_n = n + 1
-            self.own_sum += x
-            self.own_sq += x * x
-        else:
-            self.own_sum += x - self.own_sum / n
-            self.own_sq += x * x - self.own_sq / n
+        n, self.own_sum, self.own_sq = accumulate(
+            self.own_n, self.own_sum, self.own_sq, x, self.OWN_MAX
+        )
+        self.own_n = n
         if n >= self.OWN_MIN:
             m = self.min_log_effect
-            mean = self.own_sum / n
-            ref = mean + math.sqrt(max(self.own_sq / n - mean * mean, 0.0) / n) + m
+            ref = upper_mean(n, self.own_sum, self.own_sq) + m
             self.own_bar = m if ref >= m else (ref if ref > 0.0 else 0.0)
 
     def held_var(self, var: float) -> float:
@@ -405,8 +415,7 @@ class MeanShiftTest:
         bar = bar if bar > 0.0 else 0.0
         n = self.shape_n
         if n >= self.OWN_MIN:
-            mean = self.shape_sum / n
-            ref = mean + math.sqrt(max(self.shape_sq / n - mean * mean, 0.0) / n) + m
+            ref = upper_mean(n, self.shape_sum, self.shape_sq) + m
             ref = ref if ref > -low_read else -low_read
             bar = ref if ref < bar else bar
         excess = y - bar - extra_effect
@@ -419,13 +428,9 @@ class MeanShiftTest:
         gate = self.OWN_GATE * self.threshold
         if learn and best < gate and max(self.cusum) < gate:
             # the healthy shape, learned while neither test holds evidence
-            if n < self.OWN_MAX:
-                self.shape_n = n + 1
-                self.shape_sum += y
-                self.shape_sq += y * y
-            else:
-                self.shape_sum += y - self.shape_sum / n
-                self.shape_sq += y * y - self.shape_sq / n
+            self.shape_n, self.shape_sum, self.shape_sq = accumulate(
+                n, self.shape_sum, self.shape_sq, y, self.OWN_MAX
+            )
 
     def update(
         self,
