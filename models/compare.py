@@ -179,12 +179,15 @@ def upper_mean(n: int, total: float, sq: float) -> float:
     return mean + math.sqrt(max(sq / n - mean * mean, 0.0) / n)
 
 
-def accumulate(n: int, total: float, sq: float, x: float, most: int) -> tuple[int, float, float]:
-    """Add ``x`` to the count, sum and sum of squares of a running mean: plain sums up to
-    ``most`` values, exponentially weighted (by 1 / ``most``) past them."""
+def accumulate(
+    n: int, a: float, b: float, xa: float, xb: float, most: int
+) -> tuple[int, float, float]:
+    """Add ``xa`` and ``xb`` to the count and the two sums ``a`` and ``b`` of running means
+    (of a value and its square, or of two counts): plain sums up to ``most`` values,
+    exponentially weighted (by 1 / ``most``) past them."""
     if n < most:
-        return n + 1, total + x, sq + x * x
-    return n, total + (x - total / n), sq + (x * x - sq / n)
+        return n + 1, a + xa, b + xb
+    return n, a + (xa - a / n), b + (xb - b / n)
 
 
 def mean_step(cusum: list[float], inv_var: float, excess: float, cap: float) -> float:
@@ -361,7 +364,7 @@ class MeanShiftTest:
         if self.own_n == 0:
             self.own_regime = self.regime
         n, self.own_sum, self.own_sq = accumulate(
-            self.own_n, self.own_sum, self.own_sq, x, self.OWN_MAX
+            self.own_n, self.own_sum, self.own_sq, x, x * x, self.OWN_MAX
         )
         self.own_n = n
         if n >= self.OWN_MIN:
@@ -436,7 +439,7 @@ class MeanShiftTest:
         if learn and best < gate and max(self.cusum) < gate:
             # the healthy shape, learned while neither test holds evidence
             self.shape_n, self.shape_sum, self.shape_sq = accumulate(
-                n, self.shape_sum, self.shape_sq, y, self.OWN_MAX
+                n, self.shape_sum, self.shape_sq, y, y * y, self.OWN_MAX
             )
 
     def update(
@@ -649,35 +652,27 @@ class ThroughputTest:
 
     def _learn(self, x: float, c_req: float, b_req: float, var: float) -> None:
         k = self.learned
-        if self.n <= self.FIRST:
-            self.learned = k + 1
-            self.req_c += c_req
-            self.req_b += b_req
-            self.ref = math.log((self.req_c + 0.5) / (self.req_b + 0.5))
-            return
-        min_effect = -math.log1p(-self.min_drop)
-        dev = x - self.ref
-        if dev > max(min_effect, 3.0 * math.sqrt(var)):
-            self.rise.append(x)
-            if len(self.rise) >= self.RISE:
-                # the split was raised: the reference starts again from these samples, at the
-                # baseline's requests a window so far
-                self.ref = sum(self.rise) / len(self.rise)
-                self.learned = len(self.rise)
-                self.req_b = self.req_b / k * self.learned if k else float(self.learned)
-                self.req_c = math.exp(self.ref) * self.req_b
-                self.rise = []
-            return
-        self.rise = []
-        if max(self.cusum) < self.LEARN_GATE * self.threshold:
-            if k < self.MEMORY:
-                self.learned = k + 1
-                self.req_c += c_req
-                self.req_b += b_req
-            else:  # exponentially weighted past MEMORY samples
-                self.req_c += c_req - self.req_c / k
-                self.req_b += b_req - self.req_b / k
-            self.ref = math.log((self.req_c + 0.5) / (self.req_b + 0.5))
+        if self.n > self.FIRST:  # the first FIRST samples are all pooled
+            min_effect = -math.log1p(-self.min_drop)
+            dev = x - self.ref
+            if dev > max(min_effect, 3.0 * math.sqrt(var)):
+                self.rise.append(x)
+                if len(self.rise) >= self.RISE:
+                    # the split was raised: the reference starts again from these samples, at
+                    # the baseline's requests a window so far
+                    self.ref = sum(self.rise) / len(self.rise)
+                    self.learned = len(self.rise)
+                    self.req_b = self.req_b / k * self.learned if k else float(self.learned)
+                    self.req_c = math.exp(self.ref) * self.req_b
+                    self.rise = []
+                return
+            self.rise = []
+            if max(self.cusum) >= self.LEARN_GATE * self.threshold:
+                return
+        self.learned, self.req_c, self.req_b = accumulate(
+            k, self.req_c, self.req_b, c_req, b_req, self.MEMORY
+        )
+        self.ref = math.log((self.req_c + 0.5) / (self.req_b + 0.5))
 
     def update(self, c_req: float, b_req: float, floor_ref: float = math.nan) -> CheckResult:
         """Add one paired sample: requests of canary and baseline in the same window, and the
