@@ -480,8 +480,9 @@ def link_median(signals: dict[str, SignalState], sig: SignalState) -> None:
     the tail-shape test (see SHAPE_BELOW): a latency tail quantile declared exact to the
     latency median named after it, a latency median to every such tail named after it. Who
     calls this: the engine, when it creates a signal and for every signal it restores."""
-    if sig.kind is not SignalKind.LATENCY or not sig.settings.exact_quantiles:
+    if not _exact_latency(sig):
         return
+    # tail_read is set for exactly the latency tails declared exact (see derived)
     if sig.tail_read > 0.0:
         name = median_name(sig.name)
         median = signals.get(name) if name is not None else None
@@ -490,12 +491,7 @@ def link_median(signals: dict[str, SignalState], sig: SignalState) -> None:
             median.feeds_shape = True
         return
     for other in signals.values():
-        if (
-            other.tail_read > 0.0
-            and other is not sig
-            and median_name(other.name) == sig.name
-            and _exact_latency(other)
-        ):
+        if other.tail_read > 0.0 and other is not sig and median_name(other.name) == sig.name:
             other.median = sig
             sig.feeds_shape = True
 
